@@ -1,0 +1,1 @@
+"""Venue-agnostic runtime: actors, supervision, bus, Redis store, config, API glue."""

@@ -1,0 +1,223 @@
+"""The engine's configuration: TOML sections as typed values, per-pair JSON files, env secrets."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import attrs
+
+from engine.config_schema import (
+    ConfigError,
+    FieldProblem,
+    in_range,
+    load_section,
+    non_empty,
+    non_negative,
+    positive,
+    setting,
+)
+
+ENV_NAME_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def env_name(value: str) -> str | None:
+    """A secret is referenced by the name of an environment variable, never by value."""
+    if value and set(value) <= ENV_NAME_CHARS and not value[0].isdigit():
+        return None
+    return f"must name an environment variable (upper-case letters, digits, '_'), got {value!r}"
+
+
+def url_with_scheme(*schemes: str):
+    def check(value: str) -> str | None:
+        if any(value.startswith(s + "://") for s in schemes):
+            return None
+        return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}"
+
+    return check
+
+
+def redis_url(value: str) -> str | None:
+    if value == "embedded":
+        return None
+    return url_with_scheme("redis", "rediss", "unix")(value)
+
+
+@attrs.frozen
+class EngineSection:
+    name: str = setting("engine", check=non_empty)
+    heartbeat_interval_s: float = setting(1.0, check=positive)
+
+
+@attrs.frozen
+class LogSection:
+    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@attrs.frozen
+class RedisSection:
+    url: str = setting("embedded", check=redis_url)
+    max_pending_ops: int = setting(100_000, check=positive)
+    flush_max_ops: int = setting(1000, check=positive)
+    socket_timeout_s: float = setting(2.0, check=positive)
+
+
+@attrs.frozen
+class ApiSection:
+    host: str = setting("127.0.0.1", check=non_empty)
+    port: int = setting(8080, check=in_range(0, 65535))
+    admin_token_env: str = setting("ENGINE_ADMIN_TOKEN", check=env_name)
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@attrs.frozen
+class SupervisorSection:
+    max_restarts: int = setting(5, check=non_negative)
+    window_s: float = setting(30.0, check=positive)
+    backoff_initial_s: float = setting(0.5, check=positive)
+    backoff_max_s: float = setting(30.0, check=positive)
+    backoff_multiplier: float = setting(2.0, check=in_range(1.0, 10.0))
+    jitter_fraction: float = setting(0.2, check=in_range(0.0, 1.0))
+    stable_after_s: float = setting(60.0, check=positive)
+    cleanup_window_s: float = setting(5.0, check=positive)
+
+    def validate(self) -> list[tuple[str, str]]:
+        if self.backoff_max_s < self.backoff_initial_s:
+            return [("backoff_max_s", f"must be >= backoff_initial_s ({self.backoff_initial_s}), got {self.backoff_max_s}")]
+        return []
+
+
+@attrs.frozen
+class DeribitVenue:
+    rest_url: str = setting("https://www.deribit.com/api/v2", check=url_with_scheme("http", "https"))
+    ws_url: str = setting("wss://www.deribit.com/ws/api/v2", check=url_with_scheme("ws", "wss"))
+
+
+@attrs.frozen
+class DhanVenue:
+    rest_url: str = setting("https://api.dhan.co/v2", check=url_with_scheme("http", "https"))
+    feed_url: str = setting("wss://api-feed.dhan.co", check=url_with_scheme("ws", "wss"))
+    access_token_env: str = setting("DHAN_ACCESS_TOKEN", check=env_name)
+    client_id_env: str = setting("DHAN_CLIENT_ID", check=env_name)
+
+
+@attrs.frozen
+class BinanceVenue:
+    rest_url: str = setting("https://fapi.binance.com", check=url_with_scheme("http", "https"))
+    ws_url: str = setting("wss://fstream.binance.com", check=url_with_scheme("ws", "wss"))
+    api_key_env: str = setting("BINANCE_API_KEY", check=env_name)
+    api_secret_env: str = setting("BINANCE_API_SECRET", check=env_name)
+
+
+@attrs.frozen
+class VenuesSection:
+    deribit: DeribitVenue | None = None
+    dhan: DhanVenue | None = None
+    binance: BinanceVenue | None = None
+
+
+@attrs.frozen
+class PairConfig:
+    """One market-making pair's file. The strategy parameters join this schema with the market maker."""
+
+    symbol: str = setting(check=non_empty)
+    venue: Literal["paper", "binance"] = setting()
+    enabled: bool = True
+
+
+@attrs.frozen
+class MarketMakerSection:
+    pairs: list[str] = setting(factory=tuple)
+
+
+@attrs.frozen
+class EngineConfig:
+    engine: EngineSection = setting(factory=EngineSection)
+    log: LogSection = setting(factory=LogSection)
+    redis: RedisSection = setting(factory=RedisSection)
+    api: ApiSection = setting(factory=ApiSection)
+    supervisor: SupervisorSection = setting(factory=SupervisorSection)
+    venues: VenuesSection = setting(factory=VenuesSection)
+    marketmaker: MarketMakerSection = setting(factory=MarketMakerSection)
+
+
+@attrs.frozen
+class LoadedConfig:
+    """The validated TOML plus everything resolved from it at start-up."""
+
+    path: str
+    engine: EngineConfig
+    pairs: tuple[PairConfig, ...] = ()
+    admin_token: str | None = None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "-", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"invalid TOML: {exc}") from None
+
+
+def _load_pair(path: Path, seen: dict[str, str]) -> PairConfig:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot read file: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "-", f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "-", "must be a JSON object")
+    try:
+        pair = load_section(PairConfig, data)
+    except FieldProblem as problem:
+        raise ConfigError(str(path), problem.key, problem.reason) from None
+    if pair.symbol in seen:
+        raise ConfigError(str(path), "symbol", f"{pair.symbol!r} is already configured by {seen[pair.symbol]}")
+    seen[pair.symbol] = str(path)
+    return pair
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load and validate everything start-up needs; raise ConfigError naming file and key."""
+    environ = os.environ if environ is None else environ
+    toml_path = Path(path)
+    data = _read_toml(toml_path)
+    try:
+        config = load_section(EngineConfig, data)
+    except FieldProblem as problem:
+        raise ConfigError(str(toml_path), problem.key, problem.reason) from None
+    seen: dict[str, str] = {}
+    pairs = []
+    for index, rel in enumerate(config.marketmaker.pairs):
+        pair_path = (toml_path.parent / rel).resolve()
+        if not pair_path.is_file():
+            raise ConfigError(str(toml_path), f"marketmaker.pairs[{index}]", f"pair file {rel!r} not found")
+        pairs.append(_load_pair(pair_path, seen))
+    admin_token = environ.get(config.api.admin_token_env) or None
+    if not config.api.loopback and not admin_token:
+        raise ConfigError(
+            str(toml_path),
+            "api.admin_token_env",
+            f"api.host {config.api.host!r} is not loopback, so admin endpoints need a bearer token: "
+            f"set the environment variable {config.api.admin_token_env}",
+        )
+    return LoadedConfig(path=str(toml_path), engine=config, pairs=tuple(pairs), admin_token=admin_token)

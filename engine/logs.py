@@ -1,0 +1,48 @@
+"""structlog set-up: JSON lines for operators, a console renderer for development."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+SECRET_WORDS = ("token", "secret", "password", "signature", "api_key", "apikey")
+
+
+def _redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Last line of defence: a key that names a secret never reaches the log."""
+    for key in list(event):
+        lowered = key.lower()
+        if any(word in lowered for word in SECRET_WORDS) and not lowered.endswith("_env"):
+            event[key] = "***"
+    return event
+
+
+def configure_logging(fmt: str = "json", level: str = "info", stream: Any = None) -> None:
+    """Configure structlog once per process; every actor binds its own name on top."""
+    renderer: Any
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            structlog.processors.format_exc_info,
+            _redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    # Third-party libraries (hypercorn, httpx) log through stdlib logging: keep them quiet.
+    logging.basicConfig(level=logging.WARNING, stream=stream or sys.stderr)
+
+
+def get_logger(**bind: Any) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger().bind(**bind)

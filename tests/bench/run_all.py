@@ -1,0 +1,52 @@
+"""`make bench`: run every tests/bench/bench_*.py and write one text report.
+
+Each figure is printed beside its baseline measured in the same run, as a ratio, because
+the machines are shared and noisy: the ratio is what to compare between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_DIR = ROOT / "bench-report"
+
+
+def main() -> int:
+    REPORT_DIR.mkdir(exist_ok=True)
+    sink = REPORT_DIR / "results.jsonl"
+    sink.unlink(missing_ok=True)
+    modules = sorted(p.stem for p in (ROOT / "tests" / "bench").glob("bench_*.py"))
+    failed = []
+    for module in modules:
+        print(f"== {module}", flush=True)
+        env = {**os.environ, "BENCH_RESULTS": str(sink)}
+        proc = subprocess.run([sys.executable, "-m", f"tests.bench.{module}"], cwd=ROOT, env=env)
+        if proc.returncode != 0:
+            failed.append(module)
+    results = [json.loads(line) for line in sink.read_text().splitlines()] if sink.exists() else []
+    lines = [
+        f"benchmark report {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores",
+        "",
+    ]
+    for r in results:
+        lines.append(
+            f"{r['name']}: {r['value']:,.1f} {r['unit']} | baseline {r['baseline_name']}: "
+            f"{r['baseline_value']:,.1f} {r['unit']} | ratio {r['ratio']:.2f}"
+        )
+    if failed:
+        lines.append(f"FAILED: {', '.join(failed)}")
+    (REPORT_DIR / "report.txt").write_text("\n".join(lines) + "\n")
+    print(f"\nreport written to {REPORT_DIR.relative_to(ROOT)}/report.txt")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The engine in-process on a real private Redis: /health, /metrics, admin auth, restarts, escalation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from engine.actor import ChildSpec, Restart
+from engine.config import load_config
+from engine.runtime import run_engine
+from engine.supervisor import EXIT_ESCALATED
+
+
+def _config(tmp_path: Path, redis_url: str, extra: str = "", env: dict[str, str] | None = None) -> Any:
+    path = tmp_path / "engine.toml"
+    path.write_text(
+        f'[redis]\nurl = "{redis_url}"\n[api]\nport = 0\n[engine]\nheartbeat_interval_s = 0.05\n'
+        f"[supervisor]\nbackoff_initial_s = 0.01\nbackoff_max_s = 0.05\ncleanup_window_s = 1.0\n{extra}"
+    )
+    return load_config(path, environ=env or {})
+
+
+@attrs.define
+class Crasher:
+    async def run(self, ctx: Any) -> None:
+        await trio.sleep(0.01)
+        raise RuntimeError("boom")
+
+
+async def _with_engine(loaded: Any, body: Any, extra_specs: tuple[ChildSpec, ...] = ()) -> int:
+    urls: list[str] = []
+    listening = trio.Event()
+    stop = trio.Event()
+
+    def on_listening(binds: list[str]) -> None:
+        urls.extend(binds)
+        listening.set()
+
+    exit_code: list[int] = []
+
+    async def engine() -> None:
+        exit_code.append(await run_engine(loaded, extra_specs=extra_specs, on_listening=on_listening,
+                                          handle_signals=False, stop_event=stop))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(engine)
+            await listening.wait()
+            async with httpx.AsyncClient(base_url=urls[0]) as client:
+                await body(client)
+            stop.set()
+    return exit_code[0]
+
+
+async def _wait_health(client: httpx.AsyncClient, predicate: Any) -> dict[str, Any]:
+    while True:
+        body = (await client.get("/health")).json()
+        if predicate(body):
+            return body
+        await trio.sleep(0.02)
+
+
+async def test_health_metrics_and_docs(tmp_path: Path, redis_url: str) -> None:
+    async def body(client: httpx.AsyncClient) -> None:
+        health = await _wait_health(client, lambda b: b["status"] == "ok")
+        assert {a["name"]: a["state"] for a in health["actors"]} == {"heartbeat": "running", "api": "running"}
+        assert health["redis"]["connected"] is True
+        metrics = await client.get("/metrics")
+        assert metrics.status_code == 200
+        assert 'engine_actor_up{actor="api"} 1.0' in metrics.text
+        assert (await client.get("/openapi.json")).json()["paths"].keys() >= {"/health", "/metrics"}
+        assert (await client.get("/docs")).status_code == 200
+
+    assert await _with_engine(_config(tmp_path, redis_url), body) == 0
+
+
+async def test_admin_requires_bearer_token_when_set(tmp_path: Path, redis_url: str) -> None:
+    loaded = _config(tmp_path, redis_url, env={"ENGINE_ADMIN_TOKEN": "tok-123"})
+
+    async def body(client: httpx.AsyncClient) -> None:
+        assert (await client.get("/admin/config")).status_code == 401
+        assert (await client.get("/admin/config", headers={"Authorization": "Bearer nope"})).status_code == 401
+        ok = await client.get("/admin/config", headers={"Authorization": "Bearer tok-123"})
+        assert ok.status_code == 200
+        assert ok.json()["api"]["admin_token_env"] == "ENGINE_ADMIN_TOKEN"
+        assert "tok-123" not in ok.text
+
+    assert await _with_engine(loaded, body) == 0
+
+
+async def test_crashing_actor_is_restarted_and_shown(tmp_path: Path, redis_url: str) -> None:
+    loaded = _config(tmp_path, redis_url, extra="max_restarts = 1000\nwindow_s = 1.0\n")
+    spec = ChildSpec("crasher", Crasher, restart=Restart.PERMANENT)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        health = await _wait_health(client, lambda b: b["actors"][-1]["restarts"] >= 3)
+        crasher = health["actors"][-1]
+        assert crasher["name"] == "crasher" and "boom" in crasher["last_error"]
+        assert {a["name"]: a["state"] for a in health["actors"][:2]} == {"heartbeat": "running", "api": "running"}
+        metrics = (await client.get("/metrics")).text
+        assert 'engine_actor_restarts_total{actor="crasher"}' in metrics
+
+    assert await _with_engine(loaded, body, (spec,)) == 0
+
+
+async def test_escalation_stops_the_engine_with_non_zero_code(tmp_path: Path, redis_url: str) -> None:
+    loaded = _config(tmp_path, redis_url, extra="max_restarts = 3\nwindow_s = 60.0\n")
+    with trio.fail_after(20):
+        code = await run_engine(loaded, extra_specs=(ChildSpec("crasher", Crasher),), handle_signals=False)
+    assert code == EXIT_ESCALATED
