@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+from typing import Iterator
 
 import trio
 
@@ -11,6 +15,35 @@ from engine.config import load_config
 from engine.config_schema import ConfigError
 from engine.logs import configure_logging
 from engine.runtime import EXIT_CONFIG, plan_lines, run_engine
+
+
+@contextlib.contextmanager
+def terminal_of_our_own() -> Iterator[None]:
+    """Under ``make run``, take the terminal's foreground so Ctrl-C reaches only the engine.
+
+    Otherwise make receives the SIGINT too and dies by it, reporting an interrupt even
+    though the engine stopped cleanly with exit code 0. The foreground goes back to make
+    before we exit.
+    """
+    if not os.environ.get("MAKELEVEL") or not sys.stdin.isatty():
+        yield
+        return
+    fd = sys.stdin.fileno()
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        make_group = os.tcgetpgrp(fd)
+        os.setpgid(0, 0)
+        os.tcsetpgrp(fd, os.getpgrp())
+    except OSError:
+        signal.signal(signal.SIGTTOU, previous)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, make_group)
+        signal.signal(signal.SIGTTOU, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(plan_lines(loaded)))
         return 0
     configure_logging(loaded.engine.log.format, loaded.engine.log.level)
-    return trio.run(run_engine, loaded)
+    with terminal_of_our_own():
+        return trio.run(run_engine, loaded)
 
 
 if __name__ == "__main__":

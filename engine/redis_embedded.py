@@ -173,6 +173,9 @@ class EmbeddedRedis:
                     self._process = subprocess.Popen(
                         argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                         preexec_fn=preexec, close_fds=True,
+                        # Own session: a Ctrl-C at the terminal must reach the engine only, so
+                        # the server outlives the actors and takes the writer's final flush.
+                        start_new_session=True,
                     )
                 process = self._process
             except BaseException as exc:  # noqa: BLE001 - reported to the caller of start()
