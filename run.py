@@ -17,6 +17,27 @@ from engine.logs import configure_logging
 from engine.runtime import EXIT_CONFIG, plan_lines, run_engine
 
 
+def _parent_command(pid: int) -> tuple[str, int]:
+    """(command name, parent pid) of a process, from /proc; ("", 0) where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return "", 0
+    name = stat[stat.find("(") + 1 : stat.rfind(")")]
+    return name, int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+def _run_by_make() -> bool:
+    """True when make started us, directly or through its recipe shell (not via pytest)."""
+    if not os.environ.get("MAKELEVEL"):
+        return False
+    name, grandparent = _parent_command(os.getppid())
+    if name == "make":
+        return True
+    return name in ("sh", "bash", "dash") and _parent_command(grandparent)[0] == "make"
+
+
 @contextlib.contextmanager
 def terminal_of_our_own() -> Iterator[None]:
     """Under ``make run``, take the terminal's foreground so Ctrl-C reaches only the engine.
@@ -25,7 +46,7 @@ def terminal_of_our_own() -> Iterator[None]:
     though the engine stopped cleanly with exit code 0. The foreground goes back to make
     before we exit.
     """
-    if not os.environ.get("MAKELEVEL") or not sys.stdin.isatty():
+    if not _run_by_make() or not sys.stdin.isatty():
         yield
         return
     fd = sys.stdin.fileno()

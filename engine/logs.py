@@ -23,15 +23,18 @@ def _redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str
 def configure_logging(fmt: str = "json", level: str = "info", stream: Any = None) -> None:
     """Configure structlog once per process; every actor binds its own name on top."""
     renderer: Any
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    ]
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     else:
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            *shared,
             structlog.processors.format_exc_info,
             _redact_secrets,
             renderer,
@@ -40,8 +43,16 @@ def configure_logging(fmt: str = "json", level: str = "info", stream: Any = None
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
-    # Third-party libraries (hypercorn, httpx) log through stdlib logging: keep them quiet.
-    logging.basicConfig(level=logging.WARNING, stream=stream or sys.stderr)
+    # Third-party libraries (hypercorn, httpx) log through stdlib logging: render their
+    # warnings as the same lines, tagged with the library's logger name.
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redact_secrets, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 def get_logger(**bind: Any) -> structlog.typing.FilteringBoundLogger:

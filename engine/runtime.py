@@ -100,7 +100,7 @@ async def run_engine(loaded: LoadedConfig, *, extra_specs: Iterable[ChildSpec] =
                      handle_signals: bool = True, stop_event: trio.Event | None = None) -> int:
     """Run until a signal, ``stop_event`` or an escalation; return the process exit code."""
     cfg = loaded.engine
-    log = get_logger(engine=cfg.engine.name)
+    log = get_logger(engine=cfg.engine.name, actor="engine")
     clock = Clock()
     metrics = EngineMetrics()
     embedded: EmbeddedRedis | None = None

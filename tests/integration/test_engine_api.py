@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+import redis as redis_py
 import trio
 
 from engine.actor import ChildSpec, Restart
@@ -112,3 +114,26 @@ async def test_escalation_stops_the_engine_with_non_zero_code(tmp_path: Path, re
     with trio.fail_after(20):
         code = await run_engine(loaded, extra_specs=(ChildSpec("crasher", Crasher),), handle_signals=False)
     assert code == EXIT_ESCALATED
+
+
+async def test_redis_outage_degrades_health_and_heartbeat_comes_back(tmp_path: Path, private_redis: Any) -> None:
+    """Redis killed under a running engine: the API keeps answering; after the restart the
+    writer reconnects and the heartbeat is in the (empty) new server again."""
+    async def body(client: httpx.AsyncClient) -> None:
+        await _wait_health(client, lambda b: b["status"] == "ok")
+        await trio.to_thread.run_sync(private_redis.kill)
+        degraded = await _wait_health(client, lambda b: not b["redis"]["connected"])
+        assert degraded["status"] == "degraded"
+        assert {a["state"] for a in degraded["actors"]} == {"running"}
+        await trio.to_thread.run_sync(private_redis.restart)
+        healed = await _wait_health(client, lambda b: b["status"] == "ok" and b["redis"]["generation"] >= 1)
+        assert healed["redis"]["dropped_ops"] == 0
+        reader = redis_py.Redis.from_url(private_redis.url, decode_responses=True)
+        try:
+            while (raw := await trio.to_thread.run_sync(reader.get, "engine:heartbeat")) is None:
+                await trio.sleep(0.02)
+        finally:
+            reader.close()
+        assert json.loads(raw)["engine"] == "engine"
+
+    assert await _with_engine(_config(tmp_path, private_redis.url), body) == 0

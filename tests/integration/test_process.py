@@ -69,7 +69,8 @@ def test_signal_exits_0_and_stops_embedded_redis(tmp_path: Path, signum: int) ->
     config.write_text(f'[redis]\nurl = "embedded"\n[api]\nport = {port}\n[log]\nformat = "json"\n')
     log = tmp_path / "engine.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", str(config)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "run.py", str(config)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         status = None
