@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+from functools import partial
 from typing import Iterator
 
 import trio
@@ -14,7 +15,8 @@ import trio
 from engine.config import load_config
 from engine.config_schema import ConfigError
 from engine.logs import configure_logging
-from engine.runtime import EXIT_CONFIG, plan_lines, run_engine
+from adapters.sim.actor import sim_plan_lines, sim_specs
+from engine.runtime import EXIT_CONFIG, build_specs, plan_lines, run_engine
 
 
 def _parent_command(pid: int) -> tuple[str, int]:
@@ -77,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error.one_line(), file=sys.stderr)
         return EXIT_CONFIG
+    venue_specs = sim_specs(loaded)
     if args.check:
-        print("\n".join(plan_lines(loaded)))
+        specs = build_specs(loaded, lambda: [], venue_specs=venue_specs)
+        print("\n".join(plan_lines(loaded, specs) + sim_plan_lines(loaded)))
         return 0
     configure_logging(loaded.engine.log.format, loaded.engine.log.level)
     with terminal_of_our_own():
-        return trio.run(run_engine, loaded)
+        return trio.run(partial(run_engine, loaded, venue_specs=venue_specs))
 
 
 if __name__ == "__main__":

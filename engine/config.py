@@ -144,6 +144,26 @@ class MarketMakerSection:
 
 
 @attrs.frozen
+class SimSection:
+    """The simulated venues on loopback: the offline default of ``configs/dev.toml``."""
+
+    enabled: bool = False
+    seed: int = 7
+    host: str = setting("127.0.0.1", check=non_empty)
+    control_port: int = setting(8090, check=in_range(0, 65535))
+    deribit_port: int = setting(8091, check=in_range(0, 65535))
+    dhan_port: int = setting(8092, check=in_range(0, 65535))
+    binance_port: int = setting(8093, check=in_range(0, 65535))
+    ws_ping_interval_s: float = setting(10.0, check=positive)
+
+    def validate(self) -> list[tuple[str, str]]:
+        ports = [p for p in (self.control_port, self.deribit_port, self.dhan_port, self.binance_port) if p]
+        if len(set(ports)) != len(ports):
+            return [("control_port", "the simulator's ports must differ from each other")]
+        return []
+
+
+@attrs.frozen
 class EngineConfig:
     engine: EngineSection = setting(factory=EngineSection)
     log: LogSection = setting(factory=LogSection)
@@ -152,6 +172,7 @@ class EngineConfig:
     supervisor: SupervisorSection = setting(factory=SupervisorSection)
     venues: VenuesSection = setting(factory=VenuesSection)
     marketmaker: MarketMakerSection = setting(factory=MarketMakerSection)
+    sim: SimSection = setting(factory=SimSection)
 
 
 @attrs.frozen

@@ -38,22 +38,26 @@ def effective_config(loaded: LoadedConfig) -> dict[str, Any]:
             "pairs": [attrs.asdict(p) for p in loaded.pairs]}
 
 
-def core_specs(loaded: LoadedConfig, health: Callable[[], list[Any]],
-               on_listening: Callable[[list[str]], None] | None = None) -> list[ChildSpec]:
-    """The actors every engine runs. The API starts last so it stops first."""
+def build_specs(loaded: LoadedConfig, health: Callable[[], list[Any]],
+                on_listening: Callable[[list[str]], None] | None = None,
+                venue_specs: Iterable[ChildSpec] = (), extra_specs: Iterable[ChildSpec] = ()) -> list[ChildSpec]:
+    """Start order: venues (simulated ones), heartbeat, capabilities, then the API.
+
+    Children stop in reverse order, so the API stops taking requests first and the
+    venues go last, after the market makers have cancelled their orders there.
+    """
     cfg = loaded.engine
-    return [
-        ChildSpec("heartbeat", lambda: HeartbeatActor(cfg.engine.name, cfg.engine.heartbeat_interval_s)),
-        ChildSpec(
-            "api",
-            lambda: ApiActor(cfg.api.host, cfg.api.port, health, loaded.admin_token, effective_config(loaded),
-                             on_listening=on_listening),
-            restart=Restart.PERMANENT,
-        ),
-    ]
+    api = ChildSpec(
+        "api",
+        lambda: ApiActor(cfg.api.host, cfg.api.port, health, loaded.admin_token, effective_config(loaded),
+                         on_listening=on_listening),
+        restart=Restart.PERMANENT,
+    )
+    heartbeat = ChildSpec("heartbeat", lambda: HeartbeatActor(cfg.engine.name, cfg.engine.heartbeat_interval_s))
+    return [*venue_specs, heartbeat, *extra_specs, api]
 
 
-def plan_lines(loaded: LoadedConfig) -> list[str]:
+def plan_lines(loaded: LoadedConfig, specs: list[ChildSpec]) -> list[str]:
     """What ``run.py --check`` prints: the actors that would run and where state goes."""
     cfg = loaded.engine
     lines = [
@@ -64,7 +68,7 @@ def plan_lines(loaded: LoadedConfig) -> list[str]:
         f"backoff {cfg.supervisor.backoff_initial_s:g}..{cfg.supervisor.backoff_max_s:g} s",
         "actors:",
     ]
-    for spec in core_specs(loaded, lambda: []):
+    for spec in specs:
         lines.append(f"  {spec.name:<12} {spec.restart.value}")
     for name in ("deribit", "dhan", "binance"):
         venue = getattr(cfg.venues, name)
@@ -95,7 +99,8 @@ async def _stop_on(event: trio.Event, supervisor: Supervisor) -> None:
     supervisor.request_stop()
 
 
-async def run_engine(loaded: LoadedConfig, *, extra_specs: Iterable[ChildSpec] = (),
+async def run_engine(loaded: LoadedConfig, *, venue_specs: Iterable[ChildSpec] = (),
+                     extra_specs: Iterable[ChildSpec] = (),
                      on_listening: Callable[[list[str]], None] | None = None,
                      handle_signals: bool = True, stop_event: trio.Event | None = None) -> int:
     """Run until a signal, ``stop_event`` or an escalation; return the process exit code."""
@@ -125,7 +130,7 @@ async def run_engine(loaded: LoadedConfig, *, extra_specs: Iterable[ChildSpec] =
             return ActorContext(name=spec.name, bus=bus, store=store, clock=clock, log=log.bind(actor=spec.name),
                                 metrics=metrics, config=spec.config)
 
-        specs = core_specs(loaded, health, on_listening) + list(extra_specs)
+        specs = build_specs(loaded, health, on_listening, venue_specs, extra_specs)
         supervisor = Supervisor(specs, make_context, supervisor_policy(loaded), clock, log.bind(actor="supervisor"), metrics)
         with trio.CancelScope() as forced:
             async with trio.open_nursery() as nursery:

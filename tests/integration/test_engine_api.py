@@ -58,6 +58,10 @@ async def _with_engine(loaded: Any, body: Any, extra_specs: tuple[ChildSpec, ...
     return exit_code[0]
 
 
+def _actor(health: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(a for a in health["actors"] if a["name"] == name)
+
+
 async def _wait_health(client: httpx.AsyncClient, predicate: Any) -> dict[str, Any]:
     while True:
         body = (await client.get("/health")).json()
@@ -99,10 +103,10 @@ async def test_crashing_actor_is_restarted_and_shown(tmp_path: Path, redis_url: 
     spec = ChildSpec("crasher", Crasher, restart=Restart.PERMANENT)
 
     async def body(client: httpx.AsyncClient) -> None:
-        health = await _wait_health(client, lambda b: b["actors"][-1]["restarts"] >= 3)
-        crasher = health["actors"][-1]
-        assert crasher["name"] == "crasher" and "boom" in crasher["last_error"]
-        assert {a["name"]: a["state"] for a in health["actors"][:2]} == {"heartbeat": "running", "api": "running"}
+        health = await _wait_health(client, lambda b: _actor(b, "crasher")["restarts"] >= 3)
+        assert "boom" in _actor(health, "crasher")["last_error"]
+        assert [a["name"] for a in health["actors"]] == ["heartbeat", "crasher", "api"]
+        assert _actor(health, "heartbeat")["state"] == _actor(health, "api")["state"] == "running"
         metrics = (await client.get("/metrics")).text
         assert 'engine_actor_restarts_total{actor="crasher"}' in metrics
 

@@ -1,0 +1,1 @@
+"""Simulated Deribit, Dhan and Binance venues on loopback: the embedded default and test bed."""
