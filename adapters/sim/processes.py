@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from typing import Callable
 
 import attrs
+import trio
 
 from adapters.sim.pricing import SECONDS_PER_YEAR
 
@@ -59,3 +61,16 @@ class OIWalk:
         """Control API: a spike (pct > 0) or dump (pct < 0) of open interest."""
         self.value = max(0.0, self.value * (1 + pct / 100.0))
         return self.value
+
+
+async def step_on_grid(step: Callable[[float], None], interval_s: float) -> None:
+    """Call ``step(interval_s)`` on a fixed grid of trio time, forever.
+
+    Fixed steps keep a running market on the same path a test gets by calling ``step``
+    itself with the same seed; the grid keeps it from drifting behind the clock.
+    """
+    deadline = trio.current_time()
+    while True:
+        deadline += interval_s
+        await trio.sleep_until(deadline)
+        step(interval_s)
