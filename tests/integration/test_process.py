@@ -101,3 +101,35 @@ def test_signal_exits_0_and_stops_embedded_redis(tmp_path: Path, signum: int) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_simulator_runs_stand_alone_on_the_config_ports(tmp_path: Path) -> None:
+    ports = [_free_port() for _ in range(4)]
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        f"[sim]\ncontrol_port = {ports[0]}\nderibit_port = {ports[1]}\ndhan_port = {ports[2]}\nbinance_port = {ports[3]}\n"
+        '[log]\nformat = "json"\n'
+    )
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "adapters.sim", str(config), "--seed", "3"], cwd=ROOT,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        state = None
+        while time.monotonic() < deadline and state is None:
+            try:
+                state = httpx.get(f"http://127.0.0.1:{ports[0]}/control", timeout=1).json()
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert state is not None, log.read_text()
+        assert state["seed"] == 3
+        assert state["urls"]["binance"] == f"http://127.0.0.1:{ports[3]}"
+        time_answer = httpx.get(f"http://127.0.0.1:{ports[3]}/fapi/v1/time", timeout=2)
+        assert time_answer.status_code == 200 and "serverTime" in time_answer.json()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
