@@ -16,7 +16,7 @@ from typing import Iterator
 
 import attrs
 
-from adapters.sim.pricing import norm_ppf
+from engine.quant import norm_ppf
 
 DAY_MS = 86_400_000
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

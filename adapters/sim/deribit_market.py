@@ -20,7 +20,7 @@ from adapters.sim.deribit_listing import (
     DAY_MS, ExpiryPolicy, ListedExpiry, expiry_code, instrument_name, listed_expiries, strike_for_call_delta,
     strike_grid, strike_step,
 )
-from adapters.sim.pricing import SECONDS_PER_YEAR, SviParams, black76, svi_for_atm_vol
+from engine.quant import SECONDS_PER_YEAR, SviParams, black76, svi_for_atm_vol
 from adapters.sim.processes import JumpGBM, OIWalk, sub_rng
 
 MS_PER_YEAR = SECONDS_PER_YEAR * 1000.0

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import attrs
 
-from adapters.sim.pricing import SECONDS_PER_YEAR, Black76, SviParams, black76, svi_for_atm_vol
+from engine.quant import SECONDS_PER_YEAR, Black76, SviParams, black76, svi_for_atm_vol
 
 IST = timezone(timedelta(hours=5, minutes=30))
 IST_OFFSET_S = 19_800  # Dhan feed times are "IST epoch" seconds: Unix seconds + 5h30

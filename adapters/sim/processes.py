@@ -10,7 +10,7 @@ from typing import Callable
 import attrs
 import trio
 
-from adapters.sim.pricing import SECONDS_PER_YEAR
+from engine.quant import SECONDS_PER_YEAR
 
 
 def sub_rng(seed: int, *names: str) -> random.Random:

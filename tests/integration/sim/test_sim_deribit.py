@@ -17,7 +17,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnec
 
 from adapters.sim.control import VenueControl
 from adapters.sim.deribit import DeribitSim
-from adapters.sim.pricing import black76
+from engine.quant import black76
 from adapters.sim.serving import serve_app
 from engine.clock import Clock
 

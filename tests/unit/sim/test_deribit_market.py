@@ -19,7 +19,7 @@ from adapters.sim.deribit_market import DEFAULT_SPECS, DeribitMarket, smile_for
 from adapters.sim.deribit_protocol import (
     DeribitLimits, RpcError, call_method, envelope, parse_request, try_spend,
 )
-from adapters.sim.pricing import black76
+from engine.quant import black76
 from engine.clock import Clock
 
 

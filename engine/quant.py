@@ -1,4 +1,4 @@
-"""Option maths the simulated venues quote with: raw SVI smiles and Black-76 (r = 0)."""
+"""Venue-agnostic option maths: raw SVI smiles and Black-76 (r = 0), for strategies and simulators."""
 
 from __future__ import annotations
 
