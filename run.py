@@ -15,6 +15,9 @@ import trio
 from engine.config import load_config
 from engine.config_schema import ConfigError
 from engine.logs import configure_logging
+from actors.instruments.api import instruments_router
+from actors.instruments.service import instruments_specs
+from adapters.clients import open_venue_clients
 from adapters.sim.actor import sim_plan_lines, sim_specs
 from engine.runtime import EXIT_CONFIG, build_specs, plan_lines, run_engine
 
@@ -69,6 +72,11 @@ def terminal_of_our_own() -> Iterator[None]:
         signal.signal(signal.SIGTTOU, previous)
 
 
+def venue_clients(loaded, clock, log, metrics):  # type: ignore[no-untyped-def]
+    """The venue clients every actor shares, from the config's [venues] section."""
+    return open_venue_clients(loaded.engine.venues, clock, log, metrics)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Actor-based trading engine on trio")
     parser.add_argument("config", help="path to the engine's TOML config")
@@ -79,14 +87,21 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error.one_line(), file=sys.stderr)
         return EXIT_CONFIG
-    venue_specs = sim_specs(loaded)
+    try:
+        venue_specs = sim_specs(loaded)
+        capability_specs = instruments_specs(loaded)
+    except ConfigError as error:
+        print(error.one_line(), file=sys.stderr)
+        return EXIT_CONFIG
+    routers = [instruments_router] if loaded.engine.instruments.enabled else []
     if args.check:
-        specs = build_specs(loaded, lambda: [], venue_specs=venue_specs)
+        specs = build_specs(loaded, lambda: [], venue_specs=venue_specs, extra_specs=capability_specs)
         print("\n".join(plan_lines(loaded, specs) + sim_plan_lines(loaded)))
         return 0
     configure_logging(loaded.engine.log.format, loaded.engine.log.level)
     with terminal_of_our_own():
-        return trio.run(partial(run_engine, loaded, venue_specs=venue_specs))
+        return trio.run(partial(run_engine, loaded, venue_specs=venue_specs, extra_specs=capability_specs,
+                                routers=routers, venue_clients=venue_clients))
 
 
 if __name__ == "__main__":

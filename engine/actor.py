@@ -9,6 +9,7 @@ import attrs
 import trio
 
 from engine.clock import Clock
+from engine.health import HealthBoard
 from engine.metrics import EngineMetrics
 
 
@@ -45,7 +46,12 @@ class ActorContext:
     metrics: EngineMetrics
     config: Any = None
     venues: dict[str, Any] = attrs.field(factory=dict)
+    health: HealthBoard = attrs.field(factory=HealthBoard)
     stopping: trio.Event = attrs.field(factory=trio.Event)
+
+    def report(self, component: str, ok: bool, detail: str | None = None) -> None:
+        """Show a component's state (e.g. one market's last update) in /health."""
+        self.health.report(component, ok, detail, self.clock.time_ms())
 
 
 @attrs.define(frozen=True)

@@ -14,13 +14,15 @@ import attrs
 import hypercorn.config
 import hypercorn.trio
 import trio
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.actor import ActorContext
 
 HealthSource = Callable[[], list[Any]]
+# A capability's routes: given the API actor's context and the admin guard, an APIRouter.
+RouterFactory = Callable[[ActorContext, Callable[[Request], None]], APIRouter]
 
 
 def _admin_guard(admin_token: str | None) -> Callable[[Request], None]:
@@ -41,7 +43,8 @@ def _admin_guard(admin_token: str | None) -> Callable[[Request], None]:
     return require_admin
 
 
-def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, effective_config: dict[str, Any]) -> FastAPI:
+def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, effective_config: dict[str, Any],
+              routers: tuple[RouterFactory, ...] = ()) -> FastAPI:
     """The engine's app: health, metrics, admin; capabilities include their own routers."""
     app = FastAPI(title="Trading engine API", version="0.1.0")
     require_admin = _admin_guard(admin_token)
@@ -53,12 +56,15 @@ def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, 
             {"name": s.name, "state": s.state.value, "restarts": s.restarts, "last_error": s.last_error, "since_ms": s.since_ms}
             for s in health()
         ]
+        components = [attrs.asdict(c) for c in ctx.health.snapshot()]
         store = ctx.store.status()
-        degraded = not store.connected or any(a["state"] not in ("running", "completed") for a in actors)
+        degraded = (not store.connected or any(a["state"] not in ("running", "completed") for a in actors)
+                    or any(not c["ok"] for c in components))
         body = {
             "status": "degraded" if degraded else "ok",
             "ts": ctx.clock.time_ms(),
             "actors": actors,
+            "components": components,
             "redis": attrs.asdict(store),
         }
         return JSONResponse(body)
@@ -72,6 +78,8 @@ def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, 
     async def get_config() -> dict[str, Any]:
         return effective_config
 
+    for factory in routers:
+        app.include_router(factory(ctx, require_admin))
     return app
 
 
@@ -91,9 +99,10 @@ class ApiActor:
     effective_config: dict[str, Any] = attrs.field(factory=dict)
     graceful_timeout_s: float = 2.0
     on_listening: Callable[[list[str]], None] | None = None
+    routers: tuple[RouterFactory, ...] = ()
 
     async def run(self, ctx: ActorContext) -> None:
-        app = build_app(ctx, self.health, self.admin_token, self.effective_config)
+        app = build_app(ctx, self.health, self.admin_token, self.effective_config, self.routers)
         config = hypercorn.config.Config()
         config.bind = [f"{self.host}:{self.port}"]
         config.accesslog = None

@@ -163,6 +163,64 @@ class SimSection:
         return []
 
 
+def hhmm(value: str) -> str | None:
+    hours, _, minutes = value.partition(":")
+    if hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24 and int(minutes) < 60:
+        return None
+    return f"must be a UTC time of day as HH:MM, got {value!r}"
+
+
+def market_name(value: str) -> str | None:
+    if value.isalnum() and value.isupper():
+        return None
+    return f"must be an upper-case market name like 'BTC', got {value!r}"
+
+
+@attrs.frozen
+class IndexSourceConfig:
+    """Where one market's index price comes from (ARB has no Deribit index: Binance)."""
+
+    market: str = setting(check=market_name)
+    venue: Literal["deribit", "binance"] = setting()
+    index: str = setting(check=non_empty)
+
+
+@attrs.frozen
+class IndexPricesSection:
+    enabled: bool = False
+    interval_s: float = setting(5.0, check=positive)
+    sources: list[IndexSourceConfig] = setting(factory=tuple)
+
+    def validate(self) -> list[tuple[str, str]]:
+        markets = [s.market for s in self.sources]
+        duplicated = sorted({m for m in markets if markets.count(m) > 1})
+        return [("sources", f"market {duplicated[0]!r} has more than one source")] if duplicated else []
+
+
+@attrs.frozen
+class InstrumentMarketConfig:
+    """Per-market overrides of the listing policy and the strike interval table."""
+
+    dailies: int | None = setting(None, check=non_negative)
+    weeklies: int | None = setting(None, check=non_negative)
+    monthlies: int | None = setting(None, check=non_negative)
+    quarterlies: int | None = setting(None, check=non_negative)
+    vol_threshold: float | None = setting(None, check=positive)
+    intervals: dict[str, dict[str, list[float]]] | None = None
+
+
+@attrs.frozen
+class InstrumentsSection:
+    enabled: bool = False
+    run_at_utc: str = setting("08:00", check=hhmm)
+    run_at_start: bool = True
+    startup_wait_s: float = setting(15.0, check=non_negative)
+    max_index_age_s: float = setting(60.0, check=positive)
+    vol_threshold: float | None = setting(None, check=positive)  # None: each market's own default
+    sadd_chunk: int = setting(1000, check=positive)
+    markets: dict[str, InstrumentMarketConfig] = setting(factory=dict)
+
+
 @attrs.frozen
 class EngineConfig:
     engine: EngineSection = setting(factory=EngineSection)
@@ -173,6 +231,26 @@ class EngineConfig:
     venues: VenuesSection = setting(factory=VenuesSection)
     marketmaker: MarketMakerSection = setting(factory=MarketMakerSection)
     sim: SimSection = setting(factory=SimSection)
+    index_prices: IndexPricesSection = setting(factory=IndexPricesSection)
+    instruments: InstrumentsSection = setting(factory=InstrumentsSection)
+
+    def validate(self) -> list[tuple[str, str]]:
+        """Cross-section rules: every listed market needs an index source and its venue."""
+        problems = []
+        sources = {s.market: s for s in self.index_prices.sources}
+        if self.instruments.enabled:
+            for market in self.instruments.markets:
+                if market_name(market):
+                    problems.append((f"instruments.markets.{market}", market_name(market) or ""))
+                elif market not in sources:
+                    problems.append((f"instruments.markets.{market}", f"no [[index_prices.sources]] entry for {market}"))
+            if not self.index_prices.enabled:
+                problems.append(("instruments.enabled", "needs index_prices.enabled = true"))
+        if self.index_prices.enabled:
+            for i, source in enumerate(self.index_prices.sources):
+                if getattr(self.venues, source.venue) is None:
+                    problems.append((f"index_prices.sources[{i}].venue", f"[venues.{source.venue}] is not configured"))
+        return problems[:1]
 
 
 @attrs.frozen

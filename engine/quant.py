@@ -43,9 +43,14 @@ class SviParams:
 
 
 def svi_for_atm_vol(atm_vol: float, expiry_years: float, *, skew: float = -0.3, wing: float = 0.15) -> SviParams:
-    """A plausible smile whose ATM vol is ``atm_vol``: the simulator's default surface."""
+    """A plausible smile whose ATM vol is ``atm_vol``: the simulator's default surface.
+
+    ``b`` scales with time to expiry (up to a year) so the smile keeps one shape in vol
+    terms at every tenor and the parameters stay valid however close the expiry is
+    (a + b*sigma*sqrt(1-rho^2) >= 0 needs atm_vol^2 >= wing*sigma*(1-sqrt(1-rho^2))).
+    """
     sigma = 0.1
-    b = wing
+    b = wing * min(expiry_years, 1.0)
     a = atm_vol * atm_vol * expiry_years - b * sigma  # w(0) = a + b*sigma (m = 0, rho term 0)
     return SviParams(a=a, b=b, rho=skew, m=0.0, sigma=sigma)
 

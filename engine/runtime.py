@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import signal
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, Callable, Iterable
 
 import attrs
 import trio
 
 from engine.actor import ActorContext, ChildSpec, Restart
-from engine.api import ApiActor
+from engine.api import ApiActor, RouterFactory
 from engine.bus import Bus
 from engine.clock import Clock
 from engine.config import LoadedConfig
+from engine.health import HealthBoard
 from engine.heartbeat import HeartbeatActor
 from engine.logs import get_logger
 from engine.metrics import EngineMetrics
@@ -24,7 +26,9 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_FORCED = 130
 
-SpecBuilder = Callable[[LoadedConfig, Callable[[], list[Any]]], list[ChildSpec]]
+# Opens the venue clients (HTTP sessions, limiters) for the engine's lifetime; engine/ never
+# imports adapters/, so run.py hands this in.
+VenueClientsFactory = Callable[[LoadedConfig, Clock, Any, EngineMetrics], AbstractAsyncContextManager[dict[str, Any]]]
 
 
 def supervisor_policy(loaded: LoadedConfig) -> SupervisorPolicy:
@@ -40,7 +44,8 @@ def effective_config(loaded: LoadedConfig) -> dict[str, Any]:
 
 def build_specs(loaded: LoadedConfig, health: Callable[[], list[Any]],
                 on_listening: Callable[[list[str]], None] | None = None,
-                venue_specs: Iterable[ChildSpec] = (), extra_specs: Iterable[ChildSpec] = ()) -> list[ChildSpec]:
+                venue_specs: Iterable[ChildSpec] = (), extra_specs: Iterable[ChildSpec] = (),
+                routers: Iterable[RouterFactory] = ()) -> list[ChildSpec]:
     """Start order: venues (simulated ones), heartbeat, capabilities, then the API.
 
     Children stop in reverse order, so the API stops taking requests first and the
@@ -50,7 +55,7 @@ def build_specs(loaded: LoadedConfig, health: Callable[[], list[Any]],
     api = ChildSpec(
         "api",
         lambda: ApiActor(cfg.api.host, cfg.api.port, health, loaded.admin_token, effective_config(loaded),
-                         on_listening=on_listening),
+                         on_listening=on_listening, routers=tuple(routers)),
         restart=Restart.PERMANENT,
     )
     heartbeat = ChildSpec("heartbeat", lambda: HeartbeatActor(cfg.engine.name, cfg.engine.heartbeat_interval_s))
@@ -100,7 +105,8 @@ async def _stop_on(event: trio.Event, supervisor: Supervisor) -> None:
 
 
 async def run_engine(loaded: LoadedConfig, *, venue_specs: Iterable[ChildSpec] = (),
-                     extra_specs: Iterable[ChildSpec] = (),
+                     extra_specs: Iterable[ChildSpec] = (), routers: Iterable[RouterFactory] = (),
+                     venue_clients: VenueClientsFactory | None = None,
                      on_listening: Callable[[list[str]], None] | None = None,
                      handle_signals: bool = True, stop_event: trio.Event | None = None) -> int:
     """Run until a signal, ``stop_event`` or an escalation; return the process exit code."""
@@ -121,28 +127,33 @@ async def run_engine(loaded: LoadedConfig, *, venue_specs: Iterable[ChildSpec] =
                            max_pending_ops=cfg.redis.max_pending_ops, flush_max_ops=cfg.redis.flush_max_ops,
                            socket_timeout_s=cfg.redis.socket_timeout_s)
         bus = Bus(metrics)
+        board = HealthBoard()
         supervisor: Supervisor | None = None
+        venues: dict[str, Any] = {}
 
         def health() -> list[Any]:
             return supervisor.statuses() if supervisor is not None else []
 
         def make_context(spec: ChildSpec) -> ActorContext:
             return ActorContext(name=spec.name, bus=bus, store=store, clock=clock, log=log.bind(actor=spec.name),
-                                metrics=metrics, config=spec.config)
+                                metrics=metrics, config=spec.config, venues=venues, health=board)
 
-        specs = build_specs(loaded, health, on_listening, venue_specs, extra_specs)
+        specs = build_specs(loaded, health, on_listening, venue_specs, extra_specs, routers)
         supervisor = Supervisor(specs, make_context, supervisor_policy(loaded), clock, log.bind(actor="supervisor"), metrics)
         with trio.CancelScope() as forced:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(store.run)
-                if handle_signals:
-                    await nursery.start(_watch_signals, supervisor, log, forced)
-                if stop_event is not None:
-                    nursery.start_soon(_stop_on, stop_event, supervisor)
-                log.info("engine_started", actors=[s.name for s in specs])
-                exit_code = await supervisor.run()
-                await store.aclose(timeout_s=cfg.supervisor.cleanup_window_s)
-                nursery.cancel_scope.cancel()
+            async with AsyncExitStack() as exits:
+                if venue_clients is not None:
+                    venues.update(await exits.enter_async_context(venue_clients(loaded, clock, log, metrics)))
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(store.run)
+                    if handle_signals:
+                        await nursery.start(_watch_signals, supervisor, log, forced)
+                    if stop_event is not None:
+                        nursery.start_soon(_stop_on, stop_event, supervisor)
+                    log.info("engine_started", actors=[s.name for s in specs])
+                    exit_code = await supervisor.run()
+                    await store.aclose(timeout_s=cfg.supervisor.cleanup_window_s)
+                    nursery.cancel_scope.cancel()
         log.info("engine_stopped", exit_code=exit_code, redis=attrs.asdict(store.status()))
     finally:
         if embedded is not None:

@@ -8,6 +8,7 @@ from typing import Any, MutableMapping
 import attrs
 import trio
 
+from adapters.sim.svi_feed import write_sim_svi
 from adapters.sim.venues import SimPorts, SimVenues
 from engine.actor import ActorContext, ChildSpec, Restart
 from engine.config import LoadedConfig, SimSection
@@ -52,7 +53,8 @@ def venue_options(credentials: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 @attrs.define
 class SimVenuesActor:
-    """Serves Deribit, Dhan and Binance simulators and the control API on loopback."""
+    """Serves Deribit, Dhan and Binance simulators and the control API on loopback, and
+    writes the simulated SVI smiles an external calibrator writes in production."""
 
     section: SimSection
     credentials: dict[str, str]
@@ -69,6 +71,7 @@ class SimVenuesActor:
             ctx.log.info("sim_venues_listening", seed=s.seed, urls=urls)
             if self.on_started is not None:
                 self.on_started(venues, urls)
+            nursery.start_soon(write_sim_svi, ctx)
 
 
 def sim_specs(loaded: LoadedConfig, environ: MutableMapping[str, str] | None = None) -> list[ChildSpec]:

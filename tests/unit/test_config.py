@@ -133,3 +133,32 @@ def test_defaults_when_sections_are_absent(tmp_path: Path) -> None:
     assert (cfg.api.host, cfg.api.port, cfg.redis.url) == ("127.0.0.1", 8080, "embedded")
     assert cfg.venues.dhan is None
     assert cfg.supervisor.max_restarts == 5
+
+
+def test_interval_override_errors_name_the_cell(tmp_path: Path) -> None:
+    from actors.instruments.service import instruments_specs
+
+    path = tmp_path / "engine.toml"
+    path.write_text(
+        '[venues.deribit]\n[index_prices]\nenabled = true\n'
+        'sources = [{market = "BTC", venue = "deribit", index = "btc_usdc"}]\n'
+        '[instruments]\nenabled = true\n[instruments.markets.BTC.intervals]\nle_2m = {high = [5000, 2000, 10000]}\n'
+    )
+    loaded = load_config(path, environ={})
+    with pytest.raises(ConfigError) as info:
+        instruments_specs(loaded)
+    assert info.value.one_line().startswith(f"config error: {path}: instruments.markets.BTC.intervals: ")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[instruments]\nenabled = true\n[instruments.markets.BTC]\n', "instruments.markets.BTC: no [[index_prices.sources]] entry for BTC"),
+    ('[index_prices]\nenabled = true\nsources = [{market = "BTC", venue = "deribit", index = "btc_usdc"}]\n',
+     "index_prices.sources[0].venue: [venues.deribit] is not configured"),
+    ('[instruments]\nrun_at_utc = "8am"\n', "instruments.run_at_utc: must be a UTC time of day as HH:MM, got '8am'"),
+])
+def test_instrument_config_cross_checks(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.one_line() == f"config error: {path}: {expected}"
