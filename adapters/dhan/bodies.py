@@ -24,7 +24,7 @@ from adapters.dhan.errors import (
     numeric_code,
     rest_error,
 )
-from adapters.http import VenueHttpError, VenueProtocolError, excerpt, parse_json
+from adapters.http import VenueHttpError, VenueProtocolError, excerpt, finite_number, parse_json
 
 VENUE = "dhan"
 MAX_QUOTE_INSTRUMENTS = 1000
@@ -141,17 +141,7 @@ def decode_answer(status: int, body: bytes | str, what: str) -> Any:
 def _number(obj: Mapping[str, Any], key: str, what: str) -> float:
     """A finite number; missing or null counts as 0 (the venue omits empty fields)."""
     value = obj.get(key)
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise VenueProtocolError(VENUE, what, f"{key} is not a number: {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise VenueProtocolError(VENUE, what, f"{key} is not a number: {value!r}") from None
-    if not math.isfinite(number):
-        raise VenueProtocolError(VENUE, what, f"{key} is not finite: {value!r}")
-    return number
+    return 0.0 if value is None else finite_number(value, VENUE, what, key)
 
 
 def _int(obj: Mapping[str, Any], key: str, what: str) -> int:
