@@ -65,6 +65,18 @@ class VenueUnavailable(Exception):
 TRANSIENT_HTTP_ERRORS: tuple[type[BaseException], ...] = (httpx.RequestError,)
 # ... except the ones no retry can fix (a URL with a scheme httpx cannot speak).
 PERMANENT_HTTP_ERRORS: tuple[type[BaseException], ...] = (httpx.UnsupportedProtocol,)
+# What a venue's retry loop catches besides its own error class.
+RETRY_CANDIDATES: tuple[type[BaseException], ...] = (VenueProtocolError, VenueHttpError, *TRANSIENT_HTTP_ERRORS)
+
+
+def retry_or_raise(error: BaseException) -> BaseException:
+    """The one rule every venue's retry loop follows: return ``error`` when a new attempt
+    may cure it (a transient transport error, or one that says ``retryable``), else raise it."""
+    if isinstance(error, PERMANENT_HTTP_ERRORS):
+        raise error
+    if isinstance(error, TRANSIENT_HTTP_ERRORS) or getattr(error, "retryable", False):
+        return error
+    raise error
 
 
 def excerpt(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:

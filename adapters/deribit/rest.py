@@ -16,7 +16,7 @@ import attrs
 import httpx
 
 from adapters.http import (
-    PERMANENT_HTTP_ERRORS, TRANSIENT_HTTP_ERRORS, RetryPolicy, VenueHttpError, VenueMeter, VenueProtocolError,
+    RETRY_CANDIDATES, RetryPolicy, VenueHttpError, VenueMeter, VenueProtocolError, retry_or_raise,
     VenueUnavailable, describe_error, excerpt, finite_number, make_jitter, parse_json,
 )
 from engine.clock import Clock
@@ -165,21 +165,11 @@ class DeribitRest:
             try:
                 response = await self.http.get(url, params=params)
                 return decode_answer(response.status_code, response.content, what)
-            except DeribitError as error:
-                if not error.retryable:
-                    raise
-                last_error = error
-                if error.code == TOO_MANY_REQUESTS:
+            except (DeribitError, *RETRY_CANDIDATES) as error:
+                last_error = retry_or_raise(error)
+                if isinstance(error, DeribitError) and error.code == TOO_MANY_REQUESTS:
                     self._throttled(what, attempt)
                     continue  # the paused limiter is the wait
-            except (VenueProtocolError, VenueHttpError) as error:
-                if not error.retryable:
-                    raise
-                last_error = error
-            except PERMANENT_HTTP_ERRORS:
-                raise
-            except TRANSIENT_HTTP_ERRORS as error:
-                last_error = error
             if attempt + 1 < attempts:
                 delay_s = self.retry.delay_s(attempt, self._jitter.random())
                 self.log.warning("venue_retry", venue=VENUE, method=what, attempt=attempt + 1,

@@ -29,13 +29,11 @@ from adapters.dhan.bodies import (
 )
 from adapters.dhan.errors import DhanError, DhanRateLimited
 from adapters.http import (
-    PERMANENT_HTTP_ERRORS,
-    TRANSIENT_HTTP_ERRORS,
+    RETRY_CANDIDATES,
     RetryPolicy,
-    VenueHttpError,
     VenueMeter,
-    VenueProtocolError,
     VenueUnavailable,
+    retry_or_raise,
     describe_error,
     make_jitter,
 )
@@ -141,20 +139,11 @@ class DhanRest:
                 try:
                     response = await self.http.post(url, json=body, headers=self._headers)
                     return decode_answer(response.status_code, response.content, path)
-                except DhanError as error:
-                    if not error.retryable:
+                except (DhanError, *RETRY_CANDIDATES) as error:
+                    if isinstance(error, DhanError) and not error.retryable:
                         self.log.error("venue_error", venue=VENUE, method=path, code=error.code,
                                        error=error.message, error_class=type(error).__name__)
-                        raise
-                    last_error = error
-                except (VenueProtocolError, VenueHttpError) as error:
-                    if not error.retryable:
-                        raise
-                    last_error = error
-                except PERMANENT_HTTP_ERRORS:
-                    raise
-                except TRANSIENT_HTTP_ERRORS as error:
-                    last_error = error
+                    last_error = retry_or_raise(error)
                 finally:
                     lane.done()
                 if attempt + 1 < attempts:
