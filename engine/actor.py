@@ -53,6 +53,10 @@ class ActorContext:
         """Show a component's state (e.g. one market's last update) in /health."""
         self.health.report(component, ok, detail, self.clock.time_ms())
 
+    def retire(self, component: str) -> None:
+        """Remove a component from /health once the thing it described is gone."""
+        self.health.retire(component)
+
 
 @attrs.define(frozen=True)
 class ChildSpec:

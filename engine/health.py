@@ -29,3 +29,7 @@ class HealthBoard:
 
     def snapshot(self) -> list[ComponentStatus]:
         return [self._states[name] for name in sorted(self._states)]
+
+    def retire(self, name: str) -> None:
+        """Forget a component that no longer exists (e.g. a feed shard a new plan dropped)."""
+        self._states.pop(name, None)

@@ -30,6 +30,9 @@ class EngineMetrics:
     venue_requests: Counter = attrs.field(init=False)
     venue_weight_used: Counter = attrs.field(init=False)
     venue_throttled: Counter = attrs.field(init=False)
+    ticks_received: Counter = attrs.field(init=False)
+    ticks_merged: Counter = attrs.field(init=False)
+    cache_writes: Counter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         r = self.registry
@@ -51,6 +54,9 @@ class EngineMetrics:
         self.venue_requests = _counter(r, "engine_venue_requests", "Requests sent per venue", ("venue",))
         self.venue_weight_used = _counter(r, "engine_venue_weight_used", "Request weight spent per venue", ("venue",))
         self.venue_throttled = _counter(r, "engine_venue_throttled", "Rate-limit answers (429/805/10028) per venue", ("venue",))
+        self.ticks_received = _counter(r, "engine_ticks_received", "Market-data updates taken in per service", ("service",))
+        self.ticks_merged = _counter(r, "engine_ticks_merged", "Updates that reached a live value per service", ("service",))
+        self.cache_writes = _counter(r, "engine_cache_writes", "Documents written to the cache and Redis per service", ("service",))
 
     def render(self) -> bytes:
         """Prometheus text exposition of this engine's registry."""

@@ -20,6 +20,7 @@ true for a chain read back from Redis after a restart until the next REST refres
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any, Iterable, Mapping
 
@@ -168,6 +169,39 @@ def to_json(chain: Chain) -> dict[str, Any]:
         "stale": chain.stale,
         "rows": [{"strike": r.strike, "ce": _leg_json(r.ce), "pe": _leg_json(r.pe)} for r in chain.rows],
     }
+
+
+# The same text json.dumps(to_json(chain), separators=(",", ":")) gives, built from templates:
+# floats and ints print through their repr as json does, so the output is identical (a property
+# test holds them equal) at a fraction of the cost, and a row's text can be kept between writes.
+_LEG_TEMPLATE = "{" + ",".join(
+    f'"{name}":%{"d" if name in _INT_FIELDS else "r"}' for name in LEG_FIELDS) + "}"
+_ROW_TEMPLATE = '{"strike":%r,"ce":%s,"pe":%s}'
+
+
+def leg_text(leg: Leg | None) -> str:
+    if leg is None:
+        return "null"
+    return _LEG_TEMPLATE % (
+        leg.security_id, leg.ltp, leg.bid, leg.ask, leg.bid_qty, leg.ask_qty, leg.oi, leg.previous_oi, leg.volume,
+        leg.iv_pct, leg.delta, leg.gamma, leg.theta, leg.vega, leg.updated_ms)
+
+
+def row_text(row: StrikeRow) -> str:
+    return _ROW_TEMPLATE % (row.strike, leg_text(row.ce), leg_text(row.pe))
+
+
+def document_text(chain: Chain, rows_text: Iterable[str] | None = None) -> str:
+    """The stored and served document as compact JSON; ``rows_text`` reuses rows already encoded.
+
+    Every number must be finite (JSON has no NaN): the merge and the REST parser keep it so.
+    """
+    rows = ",".join(rows_text if rows_text is not None else map(row_text, chain.rows))
+    return (f'{{"version":{DOCUMENT_VERSION},"underlying":{json.dumps(chain.underlying)},'
+            f'"expiry":{json.dumps(chain.expiry)},"underlying_ltp":{chain.underlying_ltp!r},'
+            f'"atm_strike":{chain.atm_strike!r},"strike_interval":{chain.strike_interval!r},'
+            f'"lot_size":{chain.lot_size:d},"built_ms":{chain.built_ms:d},"updated_ms":{chain.updated_ms:d},'
+            f'"stale":{"true" if chain.stale else "false"},"rows":[{rows}]}}')
 
 
 def _number(doc: Mapping[str, Any], key: str, where: str, integer: bool = False) -> Any:

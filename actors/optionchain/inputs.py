@@ -52,3 +52,4 @@ class TickUpdate:
     ask: float | None = None
     volume: int | None = None
     ts_ms: int = 0
+    segment: str = ""  # the feed's exchange segment: ids are unique only within one segment

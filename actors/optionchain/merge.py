@@ -18,11 +18,12 @@ from typing import Iterable, Mapping
 
 import attrs
 
-from actors.optionchain.chain import Chain, Leg, StrikeRow, leg_of
+from actors.optionchain.chain import Chain, Leg, StrikeRow, document_text, leg_of, row_text
 from actors.optionchain.inputs import ChainRow, TickUpdate
 from actors.optionchain.windows import atm_strike
 
 CE, PE = 0, 1
+_INF = float("inf")
 
 
 @attrs.frozen(eq=False)
@@ -54,7 +55,7 @@ class LiveChain:
     """The actor's mutable working copy of one chain: cheap ``apply`` per tick, ``snapshot`` to publish."""
 
     __slots__ = ("index", "ticks_merged", "_base", "_rows", "_slot", "_ltp", "_bid", "_ask", "_volume",
-                 "_updated_ms", "_dirty", "_last_ms", "_cached")
+                 "_updated_ms", "_dirty", "_last_ms", "_cached", "_row_texts")
 
     def __init__(self, chain: Chain, index: LegIndex | None = None) -> None:
         self.ticks_merged = 0
@@ -75,6 +76,7 @@ class LiveChain:
         self._dirty: set[int] = set()
         self._last_ms = chain.updated_ms
         self._cached: Chain | None = chain
+        self._row_texts: list[str | None] = [None] * len(chain.rows)
 
     def apply(self, update: TickUpdate) -> bool:
         """Merge one tick; False (and nothing changes) for a security not in this chain."""
@@ -82,11 +84,11 @@ class LiveChain:
         if slot is None:
             return False
         ltp, bid, ask, volume = update.ltp, update.bid, update.ask, update.volume
-        if ltp is not None and ltp == ltp:  # x == x drops NaN without a call
+        if ltp is not None and -_INF < ltp < _INF:  # drops NaN and infinities (float32 can carry both)
             self._ltp[slot] = float(ltp)
-        if bid is not None and bid == bid:
+        if bid is not None and -_INF < bid < _INF:
             self._bid[slot] = float(bid)
-        if ask is not None and ask == ask:
+        if ask is not None and -_INF < ask < _INF:
             self._ask[slot] = float(ask)
         if volume is not None:
             self._volume[slot] = int(volume)
@@ -112,11 +114,21 @@ class LiveChain:
         for row_i in sorted({slot >> 1 for slot in self._dirty}):
             row = self._rows[row_i]
             self._rows[row_i] = StrikeRow(row.strike, self._leg(row.ce, row_i * 2), self._leg(row.pe, row_i * 2 + 1))
+            self._row_texts[row_i] = None
         self._dirty.clear()
         updated_ms = self._last_ms if now_ms is None else max(now_ms, self._last_ms)
         self._base = attrs.evolve(self._base, rows=tuple(self._rows), updated_ms=updated_ms)
         self._cached = self._base
         return self._base
+
+    def text(self, now_ms: int | None = None) -> tuple[Chain, str]:
+        """``snapshot`` and its document text, re-encoding only the rows touched since the last call."""
+        chain = self.snapshot(now_ms)
+        texts = self._row_texts
+        for i, cached in enumerate(texts):
+            if cached is None:
+                texts[i] = row_text(self._rows[i])
+        return chain, document_text(chain, texts)  # type: ignore[arg-type]
 
     def _leg(self, leg: Leg | None, slot: int) -> Leg | None:
         if leg is None or slot not in self._dirty:

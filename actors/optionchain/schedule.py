@@ -141,3 +141,21 @@ def is_market_open(now_ms: int, segment: str, holidays: Iterable[dt.date] = froz
     if local.weekday() >= 5 or local.date() in set(holidays):
         return False
     return opens <= local.time() < closes
+
+
+def regeneration_reason(*, new_day: bool, rolled_over: bool, stopped: bool, market_open: bool,
+                        was_open: bool | None, failed_for_s: float | None, retry_after_s: float) -> str | None:
+    """Why an underlying's strikes must be rebuilt now, or None (the first reason that holds).
+
+    On a new IST day: its expiries rolled over (one expired or a new one became active),
+    or it was stopped (a holiday's LTP of 0 may be over). At its market's open (a known
+    closed state turning open). And a build the venue failed, once ``retry_after_s`` passed.
+    Never because the ATM moved: that is the point of the rule.
+    """
+    if new_day and (rolled_over or stopped):
+        return "expiry rollover"
+    if market_open and was_open is False:
+        return "market open"
+    if failed_for_s is not None and failed_for_s >= retry_after_s:
+        return "retry after a venue failure"
+    return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
@@ -205,43 +205,125 @@ def _decode_one(code: int, frame: bytes, offset: int, segment: str, sid: int) ->
     return Disconnect(segment, sid, _DISCONNECT.unpack_from(frame, offset)[4])
 
 
-def decode_frame(frame: bytes, stats: DecodeStats) -> list[Packet]:
-    """Every decodable packet of one binary frame, in order; never raises.
+def _packets(frame: bytes, size: int, stats: DecodeStats) -> Iterator[tuple[int, int, int, int]]:
+    """(code, offset, segment code, security id) of each well-formed packet, walking by length.
 
-    A packet with an unknown code or a length that disagrees with the table is skipped
-    by its own length (the walk continues); a length shorter than a header, or one that
-    runs past the end of the frame, leaves nothing trustworthy to walk by, so the rest
-    of the frame is dropped.
+    The one walk both decoders share: a packet with an unknown code or a length that
+    disagrees with the table is counted and skipped by its own length; a length shorter
+    than a header, or one that runs past the end of the frame, leaves nothing trustworthy
+    to walk by, so the rest of the frame is dropped (counted).
     """
+    header, header_size = HEADER.unpack_from, HEADER.size
+    offset = 0
+    while offset < size:
+        if size - offset < header_size:
+            stats.truncated += 1
+            return
+        code, length, segment_code, sid = header(frame, offset)
+        if length < header_size:
+            stats.bad_length += 1
+            return
+        if offset + length > size:
+            stats.truncated += 1
+            return
+        expected = PACKET_SIZES.get(code)
+        if expected is None:
+            stats.unknown += 1
+        elif length != expected:
+            stats.bad_length += 1
+        else:
+            yield code, offset, segment_code, sid
+        offset += length
+
+
+def decode_frame(frame: bytes, stats: DecodeStats) -> list[Packet]:
+    """Every decodable packet of one binary frame, in order; never raises (what is skipped
+    or dropped, and counted, is ``_packets``'s walk)."""
     stats.frames += 1
     packets: list[Packet] = []
     try:
-        size = len(frame)
-        offset = 0
-        header_size = HEADER.size
-        while offset < size:
-            if size - offset < header_size:
-                stats.truncated += 1
-                break
-            code, length, segment_code, sid = HEADER.unpack_from(frame, offset)
-            if length < header_size:
-                stats.bad_length += 1
-                break
-            if offset + length > size:
-                stats.truncated += 1
-                break
-            expected = PACKET_SIZES.get(code)
-            if expected is None:
-                stats.unknown += 1
-            elif length != expected:
-                stats.bad_length += 1
-            else:
-                packets.append(_decode_one(code, frame, offset, segment_name(segment_code, stats), sid))
-                stats.packets[code] += 1
-            offset += length
+        for code, offset, segment_code, sid in _packets(frame, len(frame), stats):
+            packets.append(_decode_one(code, frame, offset, segment_name(segment_code, stats), sid))
+            stats.packets[code] += 1
     except (TypeError, BufferError, struct.error):  # not a bytes-like frame at all
         stats.bad_length += 1
     return packets
+
+
+# --------------------------------------------------------------------------- prices only (the hot path)
+
+# (segment name, security id, ltp, bid, ask, volume); bid/ask/volume None when the packet lacks them.
+PriceRow = tuple[str, int, float, float | None, float | None, int | None]
+
+_LTP = struct.Struct("<f")  # index value / ticker ltp, at offset 8
+_LTP_VOLUME = struct.Struct("<f10xI")  # quote and full: ltp @8, volume @22
+_FULL_PRICES = struct.Struct("<f10xI48xff")  # full: ltp @8, volume @22, depth[0] bid @74, ask @78
+# A whole full packet (162 B) for ``iter_unpack``: code, length, segment, id, ltp, volume, bid, ask.
+_FULL_ROW = struct.Struct("<BHBIf10xI48xff80x")
+assert _FULL_ROW.size == FULL_SIZE
+_SEGMENT_OF: tuple[str | None, ...] = tuple(SEGMENT_NAMES.get(code) for code in range(256))
+
+
+def decode_prices(frame: bytes, stats: DecodeStats, out: list[PriceRow]) -> int | None:
+    """Append the price rows of one binary frame to ``out``; return a disconnect packet's reason, else None.
+
+    The hot path's twin of ``decode_frame`` + the shard's packet rule, without building packet
+    objects: index (1) and ticker (2) give ``ltp``; quote (4) ``ltp`` + ``volume``; full (8)
+    ``ltp``, ``volume`` and depth level 0's bid/ask (a 0 price is an empty side and is kept).
+    OI, prev-close and market-status packets carry no price and only count. Rows, ``stats``
+    and the walk (what is counted, skipped or dropped) are exactly ``decode_frame``'s: the
+    unit tests hold them equal on random frames. Rows that follow a disconnect packet in the
+    frame are not appended (the connection is over), and only the first disconnect's reason
+    is returned. Never raises.
+    """
+    stats.frames += 1
+    try:
+        size = len(frame)
+        if size == FULL_SIZE:  # one full packet: the most common frame of all
+            code, length, seg, sid, ltp, volume, bid, ask = _FULL_ROW.unpack_from(frame)
+            segment = _SEGMENT_OF[seg]
+            if code == FULL and length == FULL_SIZE and segment is not None:
+                out.append((segment, sid, ltp, bid, ask, volume))
+                stats.packets[FULL] += 1
+                return None
+        elif size and size % FULL_SIZE == 0:  # full mode: usually nothing but full packets
+            names = _SEGMENT_OF
+            rows = [(names[seg], sid, ltp, bid, ask, volume)
+                    for code, length, seg, sid, ltp, volume, bid, ask in _FULL_ROW.iter_unpack(frame)
+                    if code == FULL and length == FULL_SIZE and names[seg] is not None]
+            if len(rows) * FULL_SIZE == size:
+                out += rows
+                stats.packets[FULL] += len(rows)
+                return None
+        return _walk_prices(frame, size, stats, out)
+    except (TypeError, BufferError, struct.error):  # not a bytes-like frame at all
+        stats.bad_length += 1
+        return None
+
+
+def _walk_prices(frame: bytes, size: int, stats: DecodeStats, out: list[PriceRow]) -> int | None:
+    """``decode_prices`` for any frame: the walk of ``decode_frame``, packet by packet."""
+    counts = stats.packets
+    names = _SEGMENT_OF
+    append = out.append
+    reason: int | None = None
+    for code, offset, segment_code, sid in _packets(frame, size, stats):
+        segment = names[segment_code]
+        if segment is None:
+            segment = segment_name(segment_code, stats)
+        if code == FULL:
+            ltp, volume, bid, ask = _FULL_PRICES.unpack_from(frame, offset + 8)
+            append((segment, sid, ltp, bid, ask, volume))
+        elif code == TICKER or code == INDEX:
+            append((segment, sid, _LTP.unpack_from(frame, offset + 8)[0], None, None, None))
+        elif code == QUOTE:
+            ltp, volume = _LTP_VOLUME.unpack_from(frame, offset + 8)
+            append((segment, sid, ltp, None, None, volume))
+        elif code == DISCONNECT and reason is None:
+            reason = _DISCONNECT.unpack_from(frame, offset)[4]
+            append = [].append  # the walk goes on for the counts only
+        counts[code] += 1
+    return reason
 
 
 # --------------------------------------------------------------------------- requests

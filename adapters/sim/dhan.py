@@ -32,7 +32,7 @@ class DhanSim:
     * ``access_token="sim-token"``, ``client_id="1000000001"``: the one valid user.
     * ``today=None``: pin the market's start to 10:00 IST of this date (tests); default
       is the clock's wall time.
-    * ``holiday_mode=False``: start frozen, with the chain's underlying ``last_price`` 0.
+    * ``holiday_mode=False``: start frozen, with the underlying's last price 0 (chain and quotes).
     * ``underlyings=None``: symbols to list (default all: NIFTY, BANKNIFTY, FINNIFTY,
       MIDCPNIFTY, SENSEX, RELIANCE, INFY, CRUDEOIL).
     * ``strikes_each_side=60``: strikes listed each side of the ATM on every expiry.

@@ -144,11 +144,14 @@ class DhanMarket:
         return cached
 
     def underlying_quote(self, state: UnderlyingState) -> Quote:
+        """The underlying's quote; on a holiday its LTP reads 0, as the option chain's does (the case
+        every consumer must survive without deriving an ATM)."""
         spec = state.spec
-        return underlying_quote(spec.security_id, state.price, state.open, state.high, state.low,
+        quote = underlying_quote(spec.security_id, state.price, state.open, state.high, state.low,
                                 state.prev_close, state.volume, spec.price_tick, spec.lot_size if
                                 spec.segment != "IDX_I" else 0, self.time_s, self.step_no,
                                 has_book=spec.segment != "IDX_I")
+        return attrs.evolve(quote, ltp=0.0) if self.holiday_mode else quote
 
     def quote(self, segment: str, security_id: int) -> Quote | None:
         """Quote of any instrument by (segment, security id); None when not listed there."""

@@ -49,6 +49,58 @@ async def test_250_instruments_in_3_messages_and_every_one_streams() -> None:
     assert feed.stats.skipped == 0
 
 
+async def receive_until(feed: DhanFeedConnection, done, timeout_s: float = 5.0) -> list:
+    seen: list = []
+    with trio.fail_after(timeout_s):
+        while not done(seen):
+            seen += await feed.receive_prices()
+    return seen
+
+
+async def test_receive_prices_streams_rows_of_every_instrument() -> None:
+    async with dhan_bed() as bed:
+        instruments = bed.option_ids(250)
+        wanted = {sid for _, sid in instruments}
+        feed = bed.feed()
+        async with feed.connect():
+            await feed.subscribe(instruments, FULL_SUB)
+            rows = await receive_until(feed, lambda rs: wanted <= {r[1] for r in rs})
+            await feed.close()
+            with pytest.raises(trio.EndOfChannel), trio.fail_after(5):
+                while True:
+                    await feed.receive_prices()
+    assert all(segment == "NSE_FNO" and ltp >= 0 and bid is not None and ask is not None and volume is not None
+               for segment, _, ltp, bid, ask, volume in rows)
+    assert feed.stats.packets[6] == 250 and feed.stats.skipped == 0  # prev close counted, no row
+
+
+async def test_receive_prices_hands_out_the_data_then_the_disconnect_error() -> None:
+    async with dhan_bed() as bed:
+        feed = bed.feed()
+        with pytest.raises(DhanTokenExpired):
+            async with feed.connect():
+                await feed.subscribe(bed.option_ids(5), TICKER_SUB)
+                rows = await receive_until(feed, lambda rs: len(rs) >= 5)
+                bed.venues.action("dhan", "expire_token")
+                with trio.fail_after(5):
+                    while True:
+                        await feed.receive_prices()
+    assert all(bid is None and ask is None and volume is None for _, _, _, bid, ask, volume in rows)
+
+
+async def test_receive_prices_after_a_drop_raises_feed_closed() -> None:
+    async with dhan_bed() as bed:
+        feed = bed.feed()
+        async with feed.connect():
+            await feed.subscribe(bed.option_ids(5), TICKER_SUB)
+            await receive_until(feed, lambda rs: len(rs) >= 5)
+            bed.faults().drop_connections()
+            with pytest.raises(DhanFeedClosed) as raised, trio.fail_after(5):
+                while True:
+                    await feed.receive_prices()
+    assert raised.value.code == 1001  # the simulator closes with "going away"
+
+
 async def test_more_than_5000_instruments_raise_before_sending() -> None:
     async with dhan_bed() as bed:
         feed = bed.feed()
@@ -97,16 +149,22 @@ async def test_expired_token_disconnect_raises_token_expired() -> None:
 
 
 async def test_bad_token_raises_auth_error_and_never_logs_the_token(caplog, capsys) -> None:
-    caplog.set_level(logging.DEBUG, logger="trio-websocket")  # it logs the request path
+    caplog.set_level(logging.DEBUG)  # every library logger, at debug level
     async with dhan_bed() as bed:
         feed = bed.feed(token="SECRET-JWT-42")
         with pytest.raises(DhanAuthError) as raised, trio.fail_after(5):
             async with feed.connect():
                 async for _ in feed:
                     pass
+        fast = bed.feed(token="SECRET-JWT-42")
+        with pytest.raises(DhanAuthError), trio.fail_after(5):
+            async with fast.connect():
+                while True:
+                    await fast.receive_prices()
     assert raised.value.code == 809
-    assert "Connecting to" in caplog.text and "token=***" in caplog.text
-    assert "SECRET-JWT-42" not in caplog.text + capsys.readouterr().out + str(raised.value) + repr(feed)
+    out = capsys.readouterr().out
+    assert "dhan_feed_connected" in out and "dhan_feed_disconnect" in out
+    assert "SECRET-JWT-42" not in caplog.text + out + str(raised.value) + repr(feed)
 
 
 async def test_malformed_frames_are_counted_and_skipped() -> None:

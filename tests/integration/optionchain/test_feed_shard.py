@@ -96,6 +96,24 @@ async def test_streams_every_subscribed_instrument() -> None:
         assert stats.endpoints["feed/request"] == 3  # 100 + 100 + 50
         assert r.health(0).ok and "250" in (r.health(0).detail or "")
         assert actor.frames > 0 and actor.updates >= 250 and actor.reconnects == 0 and actor.stalls == 0
+        assert 0 < r.seen.messages <= actor.reads <= actor.frames  # one bus message per read at most
+
+
+async def test_a_publish_held_up_by_a_slow_consumer_is_not_silence() -> None:
+    async with rig() as r:
+        instruments = r.bed.option_ids(40)
+        with r.ctx.bus.subscribe(TOPIC, maxlen=1, overflow=Overflow.BLOCK) as slow:
+            actor = r.start(r.actor(0, instruments, watchdog_silence_s=1.0))
+            await until(lambda: actor.reads >= 2, 5)  # the slow queue is full: the actor waits in publish
+            await trio.sleep(0.1)
+            reads = actor.reads
+            await trio.sleep(2.5)  # 2.5 watchdog periods without a read
+            assert actor.reads == reads and actor.stalls == 0
+            with trio.fail_after(5):
+                async for _ in slow:
+                    if actor.reads >= reads + 5:
+                        break
+        assert actor.stalls == 0 and actor.reconnects == 0 and actor.connections == 1
 
 
 async def test_drop_reconnects_and_resubscribes_exactly_its_instruments() -> None:

@@ -20,6 +20,7 @@ from adapters.dhan.codec import (
     Quote,
     Tick,
     decode_frame,
+    decode_prices,
 )
 
 REAL_FULL_START = bytes.fromhex("08 a2 00 02 f4 d9 00 00 cd 4c 18 43 4b 00")
@@ -198,3 +199,113 @@ def test_fuzz_well_formed_frames_decode_completely(parts: list[bytes]) -> None:
     stats = DecodeStats()
     assert len(decode_frame(b"".join(parts), stats)) == len(parts)
     assert stats.skipped == 0
+
+
+# --------------------------------------------------------------------------- decode_prices (the hot path)
+
+
+def rows_of(packets: list) -> list[tuple]:
+    """The price rows ``decode_prices`` must give for ``decode_frame``'s packets (the rule of the
+    shard's ``packets_to_updates``): index/ticker -> ltp; quote -> ltp + volume; full -> ltp,
+    volume, depth level 0's bid/ask; nothing for the rest; nothing after a disconnect."""
+    rows = []
+    for packet in packets:
+        if isinstance(packet, Disconnect):
+            break
+        if isinstance(packet, Full):
+            top = packet.depth[0]
+            rows.append((packet.segment, packet.security_id, packet.ltp, top.bid_price, top.ask_price, packet.volume))
+        elif isinstance(packet, Quote):
+            rows.append((packet.segment, packet.security_id, packet.ltp, None, None, packet.volume))
+        elif isinstance(packet, Tick):
+            rows.append((packet.segment, packet.security_id, packet.ltp, None, None, None))
+    return rows
+
+
+def comparable(rows: list[tuple]) -> list[tuple]:
+    """NaN != NaN: compare floats by their value or, for NaN, by a marker."""
+    return [tuple("nan" if isinstance(v, float) and v != v else v for v in row) for row in rows]
+
+
+def both_ways(frame: bytes) -> tuple[list, DecodeStats, list, DecodeStats, int | None]:
+    slow_stats, fast_stats, rows = DecodeStats(), DecodeStats(), []
+    packets = decode_frame(frame, slow_stats)
+    reason = decode_prices(frame, fast_stats, rows)
+    return packets, slow_stats, rows, fast_stats, reason
+
+
+def test_decode_prices_rows_for_every_packet_kind() -> None:
+    frame = (index(0, 13, 24964.25, 1) + ticker(2, 42510, 118.4, 2) + quote(42511) + oi(42510, 4_123_500)
+             + prev_close(42510) + market_status() + full(8, 1_234_567))
+    stats, rows = DecodeStats(), []
+    assert decode_prices(frame, stats, rows) is None
+    assert rows == [("IDX_I", 13, 24964.25, None, None, None), ("NSE_FNO", 42510, f32(118.4), None, None, None),
+                    ("NSE_FNO", 42511, f32(118.4), None, None, 96541275),
+                    ("BSE_FNO", 1_234_567, f32(152.3), f32(152.3 - 0.05), f32(152.3 + 0.05), 1_000_000)]
+    assert stats.packets == {1: 1, 2: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1} and stats.frames == 1
+
+
+def test_decode_prices_of_a_frame_of_full_packets_and_its_odd_twins() -> None:
+    frames = [b"".join(full(2, sid) for sid in range(50)),  # the fast path
+              b"".join(full(2, sid) for sid in range(3)) + full(6, 9),  # an unknown segment: counted, "SEG_6"
+              b"".join(ticker(2, sid, 1.0, 0) for sid in range(10)) + b"\x00\x00",  # 162 B, ten tickers + 2
+              full(2, 1) + struct.pack("<BHBI", 8, 170, 2, 2) + full(2, 2)[8:]]  # 324 B, a full packet too long
+    for frame in frames:
+        packets, slow_stats, rows, fast_stats, reason = both_ways(frame)
+        assert rows == rows_of(packets) and fast_stats == slow_stats and reason is None
+    assert both_ways(frames[1])[2][-1][0] == "SEG_6"
+
+
+def test_decode_prices_stops_taking_rows_at_a_disconnect_but_counts_on() -> None:
+    frame = ticker(2, 1, 1.0, 0) + disconnect(807) + ticker(2, 2, 2.0, 0) + disconnect(805)
+    packets, slow_stats, rows, fast_stats, reason = both_ways(frame)
+    assert reason == 807 and [r[1] for r in rows] == [1] and fast_stats == slow_stats
+    assert fast_stats.packets == {2: 2, 50: 2}
+
+
+def test_decode_prices_appends_to_what_the_list_holds() -> None:
+    rows = [("x",)]
+    decode_prices(ticker(2, 7, 1.0, 0), DecodeStats(), rows)  # type: ignore[arg-type]
+    assert [r[0] for r in rows] == ["x", "NSE_FNO"]
+
+
+def test_decode_prices_of_odd_inputs_never_raises() -> None:
+    stats, rows = DecodeStats(), []
+    assert decode_prices(b"", stats, rows) is None and rows == []
+    decode_prices(bytearray(ticker(2, 5, 1.0, 0)), stats, rows)
+    decode_prices(memoryview(full(2, 6)), stats, rows)
+    decode_prices("not bytes", stats, rows)  # type: ignore[arg-type]
+    decode_prices(None, stats, rows)  # type: ignore[arg-type]
+    assert [r[1] for r in rows] == [5, 6] and stats.bad_length == 2 and stats.frames == 5
+
+
+FULL_PACKET = st.builds(
+    lambda seg, sid, ltp, ltq, levels: full(seg, sid, ltp, ltq)[:62] + levels,
+    st.sampled_from([0, 1, 2, 5, 8, 6, 200]), st.integers(0, 2**32 - 1), st.floats(width=32), st.integers(0, 65535),
+    st.binary(min_size=100, max_size=100))  # the depth levels: any bytes
+VALID = st.one_of(PACKET.filter(lambda b: len(b) >= 8 and b[0] in (1, 2, 4, 5, 6, 7, 8, 50)), FULL_PACKET)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(VALID, max_size=30))
+def test_decode_prices_equals_decode_frame_over_valid_frames(parts: list[bytes]) -> None:
+    packets, slow_stats, rows, fast_stats, reason = both_ways(b"".join(parts))
+    assert comparable(rows) == comparable(rows_of(packets))
+    assert fast_stats == slow_stats
+    first = next((p for p in packets if isinstance(p, Disconnect)), None)
+    assert reason == (first.reason if first is not None else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(FULL_PACKET, PACKET), max_size=12), st.integers(0, 3000))
+def test_decode_prices_equals_decode_frame_over_garbage_and_cuts(parts: list[bytes], cut: int) -> None:
+    for frame in (b"".join(parts), b"".join(parts)[:cut]):
+        packets, slow_stats, rows, fast_stats, _ = both_ways(frame)
+        assert comparable(rows) == comparable(rows_of(packets)) and fast_stats == slow_stats
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=800))
+def test_decode_prices_fuzz_random_bytes_never_raise(frame: bytes) -> None:
+    packets, slow_stats, rows, fast_stats, _ = both_ways(frame)
+    assert comparable(rows) == comparable(rows_of(packets)) and fast_stats == slow_stats

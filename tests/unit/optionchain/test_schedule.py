@@ -86,3 +86,18 @@ def test_holidays_close_the_market() -> None:
     assert not is_market_open(ist_ms(2026, 4, 22, 11, 0), "NSE_FNO", {dt.date(2026, 4, 22)})
     with pytest.raises(ValueError, match="unknown segment"):
         is_market_open(0, "CME")
+
+
+def test_regeneration_reasons_in_their_order_and_never_otherwise() -> None:
+    from actors.optionchain.schedule import regeneration_reason
+
+    base = dict(new_day=False, rolled_over=False, stopped=False, market_open=True, was_open=True,
+                failed_for_s=None, retry_after_s=60.0)
+    assert regeneration_reason(**base) is None  # an open market moving its ATM: nothing
+    assert regeneration_reason(**{**base, "new_day": True, "rolled_over": True}) == "expiry rollover"
+    assert regeneration_reason(**{**base, "new_day": True, "stopped": True, "was_open": False}) == "expiry rollover"
+    assert regeneration_reason(**{**base, "rolled_over": True}) is None  # only on a new day
+    assert regeneration_reason(**{**base, "was_open": False}) == "market open"
+    assert regeneration_reason(**{**base, "was_open": None}) is None  # first look at the market: no transition
+    assert regeneration_reason(**{**base, "failed_for_s": 59.0}) is None
+    assert regeneration_reason(**{**base, "failed_for_s": 60.0}) == "retry after a venue failure"
