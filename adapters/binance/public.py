@@ -23,6 +23,10 @@ from adapters.http import (
     PERMANENT_HTTP_ERRORS, TRANSIENT_HTTP_ERRORS, RetryPolicy, VenueHttpError, VenueMeter, VenueProtocolError,
     VenueUnavailable, describe_error, excerpt, finite_number, make_jitter, parse_json,
 )
+from adapters.binance.bodies import (
+    ExchangeInfo, OpenInterest, OpenInterestHistRow, Ticker24h, exchange_info_from, open_interest_from,
+    open_interest_hist_from, tickers_24h_from,
+)
 from engine.clock import Clock
 from engine.metrics import EngineMetrics
 from engine.ratelimit import WindowBudget, window_start_s
@@ -48,7 +52,11 @@ ENDPOINT_WEIGHTS: dict[str, EndpointWeight] = {
     "/fapi/v1/ticker/24hr": EndpointWeight(1, 40),
     "/fapi/v1/openInterest": EndpointWeight(1, 1),
     "/fapi/v1/exchangeInfo": EndpointWeight(10, 10),  # venue says 1; budgeted higher (venues.md)
+    "/futures/data/openInterestHist": EndpointWeight(0, 0),  # its own cap instead: 1000 requests / 5 min
 }
+OI_HIST_CAP = 1000  # requests per OI_HIST_WINDOW_S per IP
+OI_HIST_WINDOW_S = 300.0
+OI_HIST_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 
 
 class BinanceError(Exception):
@@ -83,7 +91,12 @@ def request_weight(path: str, params: Mapping[str, Any]) -> int:
 
 def used_weight(headers: Mapping[str, str]) -> int | None:
     """``X-MBX-USED-WEIGHT-1M`` as an int; None when absent or unreadable."""
-    raw = headers.get(USED_WEIGHT_HEADER)
+    return header_count(headers, USED_WEIGHT_HEADER)
+
+
+def header_count(headers: Mapping[str, str], name: str) -> int | None:
+    """A counter header (used weight, order counts) as an int >= 0; None when absent or unreadable."""
+    raw = headers.get(name)
     if raw is None:
         return None
     try:
@@ -191,11 +204,53 @@ class BinancePublic:
         self._meter = VenueMeter.for_limiter(VENUE, metrics, budget)
         self._jitter = make_jitter(jitter_seed)
         self._gate = WindowGate(window_s=budget.window_s)
+        self.hist_budget = WindowBudget(clock=clock, venue="binance_oi_hist", limit=OI_HIST_CAP,
+                                        window_s=OI_HIST_WINDOW_S, safety_fraction=0.9)
 
     async def premium_index(self, symbol: str) -> PremiumIndex:
         """Mark and index price of one symbol (weight 1)."""
         path, params = "/fapi/v1/premiumIndex", {"symbol": symbol}
         return premium_index_from(await self._get(path, params, request_weight(path, params)))
+
+    async def premium_indexes(self) -> dict[str, PremiumIndex]:
+        """Mark and index price of every symbol in one request (weight 10); unreadable entries are left out."""
+        path = "/fapi/v1/premiumIndex"
+        body = await self._get(path, {}, request_weight(path, {}))
+        if not isinstance(body, list):
+            raise VenueProtocolError(VENUE, f"GET {path}", f"expected a list, got {excerpt(str(body))!r}")
+        out: dict[str, PremiumIndex] = {}
+        for entry in body:
+            try:
+                premium = premium_index_from(entry)
+            except VenueProtocolError:
+                continue
+            out[premium.symbol] = premium
+        return out
+
+    async def exchange_info(self) -> ExchangeInfo:
+        """Every symbol with its status, assets and filters (budgeted at weight 10)."""
+        path = "/fapi/v1/exchangeInfo"
+        return exchange_info_from(await self._get(path, {}, request_weight(path, {})))
+
+    async def tickers_24h(self) -> tuple[dict[str, Ticker24h], int]:
+        """24 h ticker of every symbol (weight 40), and how many entries were unreadable."""
+        path = "/fapi/v1/ticker/24hr"
+        return tickers_24h_from(await self._get(path, {}, request_weight(path, {})))
+
+    async def open_interest(self, symbol: str) -> OpenInterest:
+        """Open interest of one symbol now (weight 1; there is no all-symbols form)."""
+        path, params = "/fapi/v1/openInterest", {"symbol": symbol}
+        return open_interest_from(await self._get(path, params, request_weight(path, params)))
+
+    async def open_interest_hist(self, symbol: str, period: str = "5m", limit: int = 30) -> list[OpenInterestHistRow]:
+        """Past OI (last 30 days) in time order, inside the endpoint's own cap of 1000 requests / 5 min."""
+        if period not in OI_HIST_PERIODS:
+            raise ValueError(f"period must be one of {', '.join(OI_HIST_PERIODS)}, got {period!r}")
+        if not 1 <= limit <= 500:
+            raise ValueError(f"limit must be 1..500, got {limit}")
+        await self.hist_budget.acquire(1)
+        path, params = "/futures/data/openInterestHist", {"symbol": symbol, "period": period, "limit": str(limit)}
+        return open_interest_hist_from(await self._get(path, params, request_weight(path, params)))
 
     async def _get(self, path: str, params: Mapping[str, str], weight: int) -> Any:
         """GET with the weight budgeted before sending; retries timeouts, 5xx, unreadable

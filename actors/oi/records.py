@@ -1,0 +1,38 @@
+"""Writing samples and alerts where other services read them, shared by the actors and the ingest API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from actors.oi.alerts import Alert
+from actors.oi.payloads import ALERT_TYPE, Sample, alert_to_json, sample_to_stream_fields
+from actors.oi.topics import ALERT_TOPIC
+from engine import keys
+
+DEFAULT_SAMPLES_MAXLEN = 5000
+DEFAULT_ALERTS_MAXLEN = 10_000
+
+
+def record_samples(store: Any, samples: Iterable[Sample], maxlen: int = DEFAULT_SAMPLES_MAXLEN) -> int:
+    """Append each sample to its symbol's capped stream (queued on the writer: one flush for a batch)."""
+    count = 0
+    for sample in samples:
+        store.xadd(keys.oi_samples(sample.symbol), sample_to_stream_fields(sample), maxlen=maxlen)
+        count += 1
+    return count
+
+
+def alert_text(alert: Alert) -> str:
+    return json.dumps(alert_to_json(alert), separators=(",", ":"), allow_nan=False)
+
+
+def record_alert(store: Any, bus: Any, alert: Alert, maxlen: int = DEFAULT_ALERTS_MAXLEN) -> str:
+    """The alert to the ``oi:alerts`` stream, the ``oi:alerts`` channel and the bus (for /ws)."""
+    text = alert_text(alert)
+    store.xadd(keys.OI_ALERTS, {"symbol": alert.symbol, "direction": alert.direction, "type": ALERT_TYPE,
+                                "ts": str(alert.ts_ms), "payload": text}, maxlen=maxlen)
+    store.publish(keys.OI_ALERTS, text)
+    bus.publish_nowait(ALERT_TOPIC, alert)
+    return text
