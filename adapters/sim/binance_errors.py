@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import attrs
 
+from adapters.sim.matching import (
+    REJECT_DUPLICATE_ID, REJECT_FOK, REJECT_MAX_OPEN, REJECT_OFF_GRID, REJECT_POST_ONLY,
+)
+
 
 @attrs.define(auto_exc=True)
 class ApiError(Exception):
@@ -208,3 +212,13 @@ def order_does_not_exist() -> ApiError:
 
 def cancel_size() -> ApiError:
     return _fixed(-4032, "Exceed maximum cancel order size.")
+
+
+# The matching engine's refusals as Binance answers them (the simulated Binance and the paper venue).
+MATCHING_REJECTIONS = {
+    REJECT_POST_ONLY: post_only_rejected,
+    REJECT_FOK: fok_rejected,
+    REJECT_DUPLICATE_ID: client_id_duplicated,
+    REJECT_MAX_OPEN: max_open_orders,
+    REJECT_OFF_GRID: price_off_tick,
+}

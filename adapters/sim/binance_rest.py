@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 HIST_PERIODS_MS = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000,
                    "4h": 14_400_000, "6h": 21_600_000, "12h": 43_200_000, "1d": 86_400_000}
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+# Weights of routes served here that binance_limits' table does not list (Binance's endpoint pages).
+ROUTE_WEIGHTS: dict[tuple[str, str], int] = {("GET", "/fapi/v2/positionRisk"): 5}
 
 
 @attrs.define
@@ -80,6 +82,7 @@ class RestShell:
             ("/fapi/v1/batchOrders", ["POST", "DELETE"], self.trading.batch_orders),
             ("/fapi/v1/allOpenOrders", ["DELETE"], self.trading.cancel_all),
             ("/fapi/v1/openOrders", ["GET"], self.trading.open_orders),
+            ("/fapi/v2/positionRisk", ["GET"], self.trading.position_risk),
         ]
         routes += [Route(path, self._endpoint(handler, signed=True), methods=methods)
                    for path, methods, handler in signed]
@@ -99,7 +102,7 @@ class RestShell:
         query = request.scope.get("query_string", b"").decode("latin-1")
         body = (await request.body()).decode("utf-8", "replace") if method != "GET" else ""
         params = request_params(query, body)
-        weight = limits.request_weight(method, path, params)
+        weight = ROUTE_WEIGHTS.get((method, path)) or limits.request_weight(method, path, params)
         call = Call(ip, method, path, params, sim.clock.time_ms(), sim.control.accounting.request(
             ip, f"{method} {path}", weight))
         now_s = call.now_ms / 1000.0

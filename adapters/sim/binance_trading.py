@@ -2,7 +2,10 @@
 
 ``POST/DELETE/GET /fapi/v1/order``, ``POST/DELETE /fapi/v1/batchOrders`` (max 5 to
 place, max 10 to cancel; a failed item is its own ``{"code","msg"}`` in a 200 array,
-in input order), ``DELETE /fapi/v1/allOpenOrders`` and ``GET /fapi/v1/openOrders``.
+in input order), ``DELETE /fapi/v1/allOpenOrders``, ``GET /fapi/v1/openOrders`` and
+``GET /fapi/v2/positionRisk`` (one-way mode: one ``BOTH`` entry per symbol, the account's
+net position from its fills at average cost; cross margin, no leverage or liquidation
+model: those fields carry fixed or zero values).
 Order faults: ``reject`` answers the order with -2019 (an item error in a batch);
 ``timeout`` places the order and then answers 503 with execution status unknown
 (after ``order_timeout_hang_s``: long enough and the client's own timeout fires first).
@@ -18,6 +21,7 @@ import trio
 
 from adapters.sim import binance_errors as errors
 from adapters.sim import matching
+from adapters.sim.binance_encode import fixed
 from adapters.sim.binance_errors import ApiError
 from adapters.sim.binance_orders import (
     MAX_BATCH_CANCEL, MAX_BATCH_PLACE, OrderRequest, SymbolView, order_json, parse_json_list, parse_order,
@@ -27,14 +31,9 @@ if TYPE_CHECKING:
     from adapters.sim.binance import BinanceSim
     from adapters.sim.binance_rest import Call
 
-_REJECTIONS = {
-    matching.REJECT_POST_ONLY: errors.post_only_rejected,
-    matching.REJECT_FOK: errors.fok_rejected,
-    matching.REJECT_DUPLICATE_ID: errors.client_id_duplicated,
-    matching.REJECT_MAX_OPEN: errors.max_open_orders,
-    matching.REJECT_OFF_GRID: errors.price_off_tick,
-}
 _META_LIMIT = 100_000
+LEVERAGE = 20  # Binance's default for a symbol nobody changed (the simulator has no margin model)
+MAX_NOTIONAL = "1000000"
 
 
 class TradingApi:
@@ -77,7 +76,7 @@ class TradingApi:
                 price=request.price, order_type=request.order_type, time_in_force=request.time_in_force,
                 client_order_id=request.client_order_id, now_ms=call.now_ms)
         except matching.OrderRejected as rejected:
-            raise _REJECTIONS[rejected.reason]() from None
+            raise errors.MATCHING_REJECTIONS[rejected.reason]() from None
         call.stats.orders_placed += 1
         self._meta[report.order_id] = (request.reduce_only, request.self_trade_prevention,
                                        request.good_till_date_ms)
@@ -169,6 +168,29 @@ class TradingApi:
         cancelled = self.sim.engine.cancel_all(owner=call.account, symbol=symbol, now_ms=call.now_ms)
         call.stats.orders_cancelled += len(cancelled)
         return 200, {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _position_json(self, position: matching.NetPosition) -> dict[str, Any]:
+        """One ``positionRisk`` entry as Binance sends it (one-way mode, cross margin)."""
+        spec = self.sim.market.states[position.symbol].spec
+        mark = Decimal(repr(self.sim.market.states[position.symbol].mark_price))
+        entry = fixed(position.entry_price, 8) if position.qty else "0.0"
+        return {
+            "symbol": position.symbol, "positionAmt": fixed(position.qty, spec.quantity_precision),
+            "entryPrice": entry, "breakEvenPrice": entry, "markPrice": fixed(mark, 8),
+            "unRealizedProfit": fixed(position.qty * (mark - position.entry_price), 8),
+            "liquidationPrice": "0", "leverage": str(LEVERAGE), "maxNotionalValue": MAX_NOTIONAL,
+            "marginType": "cross", "isolatedMargin": "0.00000000", "isAutoAddMargin": "false",
+            "positionSide": "BOTH", "notional": fixed(position.qty * mark, 8), "isolatedWallet": "0",
+            "updateTime": position.update_ms,
+        }
+
+    async def position_risk(self, call: "Call") -> tuple[int, Any]:
+        """``GET /fapi/v2/positionRisk``: the symbol's entry (flat if never traded), or
+        without a symbol every symbol the account traded."""
+        symbol = self._symbol(call, required=False)
+        if symbol is not None:
+            return 200, [self._position_json(self.sim.engine.position(call.account, symbol))]
+        return 200, [self._position_json(position) for position in self.sim.engine.positions(call.account)]
 
     async def open_orders(self, call: "Call") -> tuple[int, Any]:
         symbol = self._symbol(call, required=False)

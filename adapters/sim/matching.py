@@ -2,7 +2,9 @@
 
 A clean in-process API over ``matching_book.OrderBook``: ``place``, ``cancel``,
 ``cancel_all``, ``open_orders``, ``order``, ``depth`` take and return Decimal prices and
-quantities per owner (an account). ``on_market_price`` moves the market: it trades
+quantities per owner (an account); ``position``/``positions`` net each owner's fills per
+symbol (bought - sold, entry at average cost), kept as they happen, never from the
+bounded ``trades`` history. ``on_market_price`` moves the market: it trades
 through resting orders up to the new price (so resting quotes fill when the market moves
 through them, the one at the touch partially) and re-quotes background liquidity around
 it. Deterministic: everything random comes from ``sub_rng(seed, "book", symbol)``.
@@ -22,7 +24,7 @@ from adapters.sim.matching_types import BookSnapshot, Instrument, LiquidityProfi
 from adapters.sim.processes import sub_rng
 
 __all__ = [
-    "BookSnapshot", "Instrument", "LiquidityProfile", "MatchingEngine", "OrderNotFound", "OrderRejected",
+    "BookSnapshot", "Instrument", "LiquidityProfile", "MatchingEngine", "NetPosition", "OrderNotFound", "OrderRejected",
     "OrderReport", "OrderStatus", "REJECT_DUPLICATE_ID", "REJECT_FOK", "REJECT_MAX_OPEN", "REJECT_OFF_GRID",
     "REJECT_POST_ONLY", "Side", "TimeInForce", "Trade",
 ]
@@ -44,6 +46,33 @@ class OrderRejected(Exception):
 
 class OrderNotFound(Exception):
     """No such order (open, for cancels) for that owner and symbol."""
+
+
+@attrs.frozen
+class NetPosition:
+    """An owner's net position in one symbol, from its fills: ``qty`` = bought - sold
+    (base, + long); ``entry_price`` the average cost of what is held (0 when flat: adding
+    re-averages, reducing keeps it, flipping restarts at the fill price); ``update_ms``
+    the last fill's time (0 before any)."""
+
+    symbol: str
+    qty: Decimal = Decimal(0)
+    entry_price: Decimal = Decimal(0)
+    update_ms: int = 0
+
+    def after(self, side: Side, qty: Decimal, price: Decimal, now_ms: int) -> "NetPosition":
+        held = self.qty
+        delta = qty if side is Side.BUY else -qty
+        new = held + delta
+        if new == 0:
+            entry = Decimal(0)
+        elif held == 0 or (held > 0) == (delta > 0):
+            entry = (self.entry_price * abs(held) + price * qty) / abs(new)
+        elif (new > 0) != (held > 0):
+            entry = price
+        else:
+            entry = self.entry_price
+        return NetPosition(self.symbol, new, entry, now_ms)
 
 
 @attrs.define(eq=False)
@@ -81,6 +110,7 @@ class MatchingEngine:
         self._client_ids: dict[tuple[str, str, str], int] = {}  # (owner, symbol, id) -> open order
         self._id_rng = sub_rng(seed, "client_order_ids")
         self.trades: deque[Trade] = deque(maxlen=10_000)  # recent fills of owners' orders
+        self._positions: dict[tuple[str, str], NetPosition] = {}  # (owner, symbol), from every fill
 
     # ------------------------------------------------------------------ set-up
     def add_instrument(self, instrument: Instrument) -> None:
@@ -191,6 +221,14 @@ class MatchingEngine:
                     return self._report(o)
         raise OrderNotFound(order_id if order_id is not None else client_order_id)
 
+    def position(self, owner: str, symbol: str) -> NetPosition:
+        """``owner``'s net position in ``symbol`` from all its fills (flat if it never traded)."""
+        return self._positions.get((owner, symbol), NetPosition(symbol))
+
+    def positions(self, owner: str) -> list[NetPosition]:
+        """``owner``'s net position in every symbol it ever traded, by symbol."""
+        return [position for (who, _), position in sorted(self._positions.items()) if who == owner]
+
     def _find_open(self, owner: str, symbol: str, order_id: int | None, client_order_id: str | None) -> _ClientOrder:
         if order_id is None and client_order_id is not None:
             order_id = self._client_ids.get((owner, symbol, client_order_id))
@@ -225,6 +263,9 @@ class MatchingEngine:
                               fill.qty_lots * inst.step_size, is_maker, now_ms)
                 trades.append(trade)
                 self.trades.append(trade)
+                key = (owner, inst.symbol)
+                self._positions[key] = self._positions.get(key, NetPosition(inst.symbol)).after(
+                    side, trade.qty, trade.price, now_ms)
                 order = self._orders.get(order_id)
                 if order is not None:
                     order.update_ms = now_ms

@@ -161,3 +161,43 @@ async def test_order_rate_limits_and_order_faults() -> None:
         assert (refused.status_code, refused.json()) == (429, {
             "code": -1015, "msg": "Too many new orders; current limit is 4 orders per 10 SECOND."})
         assert venue.sim.control.accounting.clients["127.0.0.1"].throttled == 1
+
+
+async def test_position_risk_answers_like_binance_from_the_accounts_fills() -> None:
+    async with running_venue(run_market=False) as venue:
+        risk = "/fapi/v2/positionRisk"
+        flat = await venue.send("GET", risk, [("symbol", "BTCUSDT")])
+        assert flat.status_code == 200 and flat.headers["X-MBX-USED-WEIGHT-1M"] == "5"
+        assert_shape(flat.json(), fixture("position_risk.json"), exact=True)
+        [entry] = flat.json()
+        assert (entry["symbol"], entry["positionAmt"], entry["positionSide"], entry["updateTime"]) == (
+            "BTCUSDT", "0.000", "BOTH", 0)
+        assert (await venue.send("GET", risk, [])).json() == []  # nothing traded yet
+        unknown = await venue.send("GET", risk, [("symbol", "NOPEUSDT")])
+        assert (unknown.status_code, unknown.json()["code"]) == (400, -1121)
+        unsigned = await venue.http.get(risk, params={"symbol": "BTCUSDT"})
+        assert unsigned.json()["code"] == -2014
+
+        bid, _, _ = await _book(venue)
+        quote_price = bid - 500
+        await venue.send("POST", ORDER, _limit("BUY", quote_price, qty="0.020", tif="GTX", newClientOrderId="p1"))
+        await venue.send("POST", ORDER, _limit("BUY", bid - 5000, qty="0.010", tif="GTX"))  # stays resting
+        venue.sim.control_action("jump_price", {"symbol": "BTCUSDT", "pct": -3.0})
+        answer = await venue.send("GET", risk, [("symbol", "BTCUSDT")])
+        assert_shape(answer.json(), fixture("position_risk.json"), exact=True)
+        [long] = answer.json()
+        mark = D(long["markPrice"])
+        assert mark == D(repr(venue.sim.market.states["BTCUSDT"].mark_price)).quantize(D("1E-8"))
+        assert (long["positionAmt"], D(long["entryPrice"]), D(long["breakEvenPrice"])) == (
+            "0.020", quote_price, quote_price)
+        assert D(long["notional"]) == (D("0.020") * mark).quantize(D("1E-8"))
+        assert D(long["unRealizedProfit"]) == (D("0.020") * (mark - quote_price)).quantize(D("1E-8"))
+        assert long["updateTime"] > 0 and long["marginType"] == "cross" and long["liquidationPrice"] == "0"
+
+        # sell half back (IOC, into the bids above our resting one): the entry price stays
+        sold = await venue.send("POST", ORDER, _limit("SELL", bid - 5000, qty="0.010", tif="IOC",
+                                                      newOrderRespType="RESULT"))
+        assert sold.json()["status"] == "FILLED"
+        [reduced] = (await venue.send("GET", risk, [])).json()  # every symbol traded: only BTCUSDT
+        assert (reduced["symbol"], reduced["positionAmt"], D(reduced["entryPrice"])) == (
+            "BTCUSDT", "0.010", quote_price)

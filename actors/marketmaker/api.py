@@ -1,0 +1,202 @@
+"""The market-making HTTP API and its operator page, read from Redis.
+
+The market makers keep their state where operators and restarts find it:
+``mm:{PAIR}:status`` (a JSON document) and ``mm:{PAIR}:orders`` (a hash: client order id ->
+JSON order), written together in one MULTI. The API reads both in one MULTI too (the keys
+share a hash tag), so an answer never mixes two rounds. It never calls a venue and never
+asks the actors: a stopped or restarting market maker still shows its last state.
+
+- ``GET /api/mm``: ``{"pairs": [{"pair", "status", "book_age_ms"}, ...]}`` for every
+  configured pair, in config order.
+- ``GET /api/mm/{pair}``: ``{"pair", "status", "orders", "book_age_ms"}``; ``status`` is the
+  actor's document (``null`` before its first write), ``orders`` the open quotes
+  (``{"client_id", "side", "price", "qty", "ladder", "order_id"}``, prices and quantities as
+  the exact decimal strings written), asks then bids, highest price first. 404 for a pair that
+  is not configured, 503 when Redis does not answer.
+- ``GET /debug/mm``: ``actors.marketmaker.page``: quotes, counters and book age per pair, with
+  the top of the book when ``orderbook:binance:{PAIR}`` holds one.
+
+``book_age_ms`` is the age of the book the pair last quoted from (``now - status.book_ts``),
+``null`` when unknown. The pair list comes from the configuration (``make_mm_router``), so an
+unknown name is a 404 even if some other writer left keys behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from actors.marketmaker.book_feed import book_from_document
+from actors.marketmaker.ladders import Book
+from actors.marketmaker.page import PairView, render_page
+from engine import keys
+from engine.actor import ActorContext
+from engine.api import RouterFactory
+from engine.store_wire import StoreUnavailable
+
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+ORDER_FIELDS = ("side", "price", "qty", "ladder", "order_id")
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def parse_status(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(status document, problem): (None, None) when absent, (None, reason) when unreadable."""
+    if text is None:
+        return None, None
+    try:
+        document = json.loads(text)
+    except (ValueError, TypeError) as error:
+        return None, f"status is not JSON: {error}"
+    if not isinstance(document, dict):
+        return None, "status is not a JSON object"
+    return document, None
+
+
+def _price_key(order: Mapping[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(order.get("price")))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def parse_orders(fields: Mapping[str, str]) -> tuple[list[dict[str, Any]], int]:
+    """(orders, malformed): the hash's orders as documents, asks then bids, each side highest
+    price first (a ladder read top to bottom); entries that are not order documents are counted."""
+    orders, malformed = [], 0
+    for client_id, text in fields.items():
+        try:
+            document = json.loads(text)
+        except (ValueError, TypeError):
+            malformed += 1
+            continue
+        if not isinstance(document, dict) or document.get("side") not in ("BUY", "SELL"):
+            malformed += 1
+            continue
+        try:
+            Decimal(str(document.get("price")))
+        except InvalidOperation:
+            malformed += 1
+            continue
+        orders.append({"client_id": client_id, **{name: document.get(name) for name in ORDER_FIELDS}})
+    orders.sort(key=lambda o: (o["side"] != "SELL", -_price_key(o), o["client_id"]))
+    return orders, malformed
+
+
+def book_age_ms(status: Mapping[str, Any] | None, now_ms: int) -> int | None:
+    book_ts = status.get("book_ts") if status is not None else None
+    if isinstance(book_ts, bool) or not isinstance(book_ts, int):
+        return None
+    return now_ms - book_ts
+
+
+def pair_document(pair: str, status_text: str | None, order_fields: Mapping[str, str],
+                  now_ms: int) -> dict[str, Any]:
+    """The ``GET /api/mm/{pair}`` answer from the two Redis values."""
+    status, problem = parse_status(status_text)
+    orders, malformed = parse_orders(order_fields)
+    document: dict[str, Any] = {"pair": pair, "status": status, "orders": orders,
+                                "book_age_ms": book_age_ms(status, now_ms)}
+    problems = ([problem] if problem else []) + ([f"{malformed} malformed order entries skipped"] if malformed else [])
+    if problems:
+        document["problems"] = problems
+    return document
+
+
+# --------------------------------------------------------------------------- router
+
+
+def mm_router(ctx: ActorContext, require_admin: Callable[[Request], None],
+              pairs: Sequence[str] = ()) -> APIRouter:
+    """GET /api/mm, GET /api/mm/{pair}, GET /debug/mm for the configured ``pairs``."""
+    configured = tuple(dict.fromkeys(pairs))
+    router = APIRouter()
+    log = ctx.log.bind(component="mm_api")
+
+    async def read_pair(pair: str) -> tuple[str | None, dict[str, str]]:
+        """Status and orders in one MULTI (one hash slot), as the actor wrote them together."""
+        status_key, orders_key = keys.mm_status(pair), keys.mm_orders(pair)
+
+        def read(client: Any) -> list[Any]:
+            return client.pipeline(transaction=True).get(status_key).hgetall(orders_key).execute()
+
+        status_text, order_fields = await ctx.store.call(read)
+        return status_text, order_fields or {}
+
+    async def documents() -> list[dict[str, Any]]:
+        out = []
+        for pair in configured:
+            status_text, order_fields = await read_pair(pair)
+            document = pair_document(pair, status_text, order_fields, ctx.clock.time_ms())
+            if "problems" in document:
+                log.warning("mm_state_malformed", pair=pair, problems=document["problems"])
+            out.append(document)
+        return out
+
+    @router.get("/api/mm", summary="Every configured market-making pair with its status")
+    async def list_pairs() -> JSONResponse:
+        try:
+            found = await documents()
+        except StoreUnavailable as error:
+            return _error(503, f"redis unavailable: {error}")
+        return JSONResponse({"pairs": [{k: d[k] for k in ("pair", "status", "book_age_ms", "problems") if k in d}
+                                       for d in found]})
+
+    @router.get("/api/mm/{pair}", summary="One pair's status and open quotes (from mm:{pair}:status and :orders)")
+    async def get_pair(pair: str) -> JSONResponse:
+        name = pair.strip().upper()
+        if name not in configured:
+            return _error(404, f"pair: {pair!r:.40} is not configured", pairs=list(configured))
+        try:
+            status_text, order_fields = await read_pair(name)
+        except StoreUnavailable as error:
+            return _error(503, f"redis unavailable: {error}")
+        document = pair_document(name, status_text, order_fields, ctx.clock.time_ms())
+        if "problems" in document:
+            log.warning("mm_state_malformed", pair=name, problems=document["problems"])
+        return JSONResponse(document)
+
+    @router.get("/debug/mm", response_class=HTMLResponse,
+                summary="Operator page: quotes, counters and book age of every pair")
+    async def debug_page() -> HTMLResponse:
+        notes: list[str] = []
+        views: list[PairView] = []
+        try:
+            for document in await documents():
+                views.append(PairView(document, await read_top_of_book(document["pair"])))
+        except StoreUnavailable as error:
+            notes.append(f"redis unavailable: {error}")
+        page = render_page(views, ctx.clock.time_ms(), notes)
+        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"})
+
+    async def read_top_of_book(pair: str) -> Book | None:
+        """The book feed's latest document, if there is one (stream pairs, or another writer's)."""
+        text = await ctx.store.get(keys.orderbook("binance", pair))
+        if text is None:
+            return None
+        try:
+            return book_from_document(text)
+        except ValueError:
+            return None
+
+    return router
+
+
+def make_mm_router(pairs: Sequence[str]) -> RouterFactory:
+    """The router factory ``run.py`` mounts: ``mm_router`` bound to the configured pairs."""
+    configured = tuple(pairs)
+
+    def factory(ctx: ActorContext, require_admin: Callable[[Request], None]) -> APIRouter:
+        return mm_router(ctx, require_admin, configured)
+
+    return factory
