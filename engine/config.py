@@ -12,6 +12,7 @@ from typing import Any, Literal, Mapping
 import attrs
 
 from engine.config_schema import (
+    SECRET_WORDS,
     ConfigError,
     FieldProblem,
     in_range,
@@ -112,6 +113,8 @@ class DhanVenue:
     feed_url: str = setting("wss://api-feed.dhan.co", check=url_with_scheme("ws", "wss"))
     access_token_env: str = setting("DHAN_ACCESS_TOKEN", check=env_name)
     client_id_env: str = setting("DHAN_CLIENT_ID", check=env_name)
+    instrument_master_url: str = setting("https://images.dhan.co/api-data/api-scrip-master-detailed.csv",
+                                         check=url_with_scheme("http", "https"))
 
 
 @attrs.frozen
@@ -120,6 +123,8 @@ class BinanceVenue:
     ws_url: str = setting("wss://fstream.binance.com", check=url_with_scheme("ws", "wss"))
     api_key_env: str = setting("BINANCE_API_KEY", check=env_name)
     api_secret_env: str = setting("BINANCE_API_SECRET", check=env_name)
+    weight_per_min: int = setting(2400, check=positive)  # the IP's request-weight limit, shared by every caller
+    weight_safety_fraction: float = setting(0.9, check=in_range(0.1, 1.0))  # kept for other processes on the IP
 
 
 @attrs.frozen
@@ -131,11 +136,17 @@ class VenuesSection:
 
 @attrs.frozen
 class PairConfig:
-    """One market-making pair's file. The strategy parameters join this schema with the market maker."""
+    """One market-making pair's file: its identity checked here, the strategy parameters kept in
+    ``document`` for the market maker to validate (the engine knows no strategy)."""
 
     symbol: str = setting(check=non_empty)
     venue: Literal["paper", "binance"] = setting()
     enabled: bool = True
+    path: str = ""
+    document: dict[str, Any] = attrs.field(factory=dict, eq=False)
+
+
+PAIR_IDENTITY_KEYS = ("symbol", "venue", "enabled")
 
 
 @attrs.frozen
@@ -221,6 +232,104 @@ class InstrumentsSection:
     markets: dict[str, InstrumentMarketConfig] = setting(factory=dict)
 
 
+def chain_symbol(value: str) -> str | None:
+    """Dhan symbols (NIFTY, M&M, BAJAJ-AUTO) end up inside Redis key hash tags: no braces or colons."""
+    if value and value == value.upper() and not set(value) & set("{}: ") and value[0].isalnum():
+        return None
+    return f"must be an upper-case symbol like 'NIFTY' (no braces, colons or spaces), got {value!r}"
+
+
+@attrs.frozen
+class ChainUnderlyingConfig:
+    """One underlying whose option chains the engine keeps live; the kind sets the strike window."""
+
+    name: str = setting(check=chain_symbol)
+    security_id: int = setting(check=non_negative)
+    segment: Literal["IDX_I", "NSE_EQ", "BSE_EQ", "MCX_COMM", "NSE_FNO", "BSE_FNO"] = setting()
+    kind: Literal["index_major", "index_minor", "stock", "mcx"] = setting()
+    expiries: int = setting(2, check=in_range(1, 12))  # how many nearest expiries to build
+    # The segment the option-chain and expiry-list APIs name the underlying by, when it is not
+    # the one it is quoted on (the feed and LTP use ``segment``); unset: ``segment``.
+    chain_segment: Literal["IDX_I", "NSE_EQ", "BSE_EQ", "MCX_COMM", "NSE_FNO", "BSE_FNO"] | None = None
+
+
+@attrs.frozen
+class OptionChainSection:
+    """Live Dhan option chains: what to build and how often the REST queue refreshes greeks and OI."""
+
+    enabled: bool = False
+    refresh_interval_s: float = setting(30.0, check=in_range(30.0, 60.0))
+    cache_write_interval_s: float = setting(0.25, check=in_range(0.01, 0.25))
+    feed_mode: Literal["ticker", "quote", "full"] = "full"
+    watchdog_silence_s: float = setting(15.0, check=positive)
+    feed_backoff_initial_s: float = setting(1.0, check=positive)
+    feed_backoff_max_s: float = setting(30.0, check=positive)
+    reserved_per_minute: int = setting(2, check=in_range(0, 19))  # queue slots kept for expiry lists, manual refreshes
+    market_check_interval_s: float = setting(30.0, check=positive)
+    underlyings: list[ChainUnderlyingConfig] = setting(factory=tuple)
+
+    def validate(self) -> list[tuple[str, str]]:
+        names = [u.name for u in self.underlyings]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                return [(f"underlyings[{i}].name", f"{name!r} is listed twice")]
+        tokens = [(u.segment, u.security_id) for u in self.underlyings]
+        for i, token in enumerate(tokens):
+            if tokens.index(token) != i:
+                return [(f"underlyings[{i}].security_id", f"{token[0]} {token[1]} is already {names[tokens.index(token)]}")]
+        if self.feed_backoff_max_s < self.feed_backoff_initial_s:
+            return [("feed_backoff_max_s", f"must be >= feed_backoff_initial_s ({self.feed_backoff_initial_s})")]
+        if self.enabled and not self.underlyings:
+            return [("underlyings", "enabled needs at least one [[optionchain.underlyings]] entry")]
+        return []
+
+
+def usdt_symbol(value: str) -> str | None:
+    if 2 <= len(value) <= 30 and value.isalnum() and value == value.upper():
+        return None
+    return f"must be an upper-case symbol like 'BTCUSDT', got {value!r}"
+
+
+@attrs.frozen
+class OiSection:
+    """Open-interest surveillance on Binance USDT perpetuals (liquid universe, poller, alerts)."""
+
+    enabled: bool = False
+    universe_interval_s: float = setting(300.0, check=positive)
+    enter_quote_volume_usdt: float = setting(4_000_000.0, check=positive)
+    exit_quote_volume_usdt: float = setting(2_000_000.0, check=positive)
+    max_requests_per_min: int = setting(2000, check=positive)  # the poller's share of the weight budget
+    min_interval_s: float = setting(5.0, check=positive)
+    max_interval_s: float = setting(20.0, check=positive)
+    mark_prices: bool = True  # one all-symbols premiumIndex per round: OI in USD
+    buffer_window_s: float = setting(3 * 3600.0, check=positive)  # what each symbol's ring buffer covers
+    samples_maxlen: int = setting(5000, check=positive)  # cap of each oi:samples:{symbol} stream
+    alerts_maxlen: int = setting(10_000, check=positive)
+    backfill: bool = True  # openInterestHist (5 m) at start and when a symbol enters
+    alert_pct: float = setting(5.0, check=positive)
+    alert_min_abs_delta: float = setting(0.0, check=non_negative)  # contracts
+    alert_min_abs_fraction: float | None = setting(None, check=in_range(0.0, 1.0))  # of the symbol's typical OI
+    alert_cooldown_s: float = setting(900.0, check=non_negative)
+    baseline_low_min: float = setting(30.0, check=non_negative)
+    baseline_high_min: float = setting(60.0, check=positive)
+    min_abs_delta: dict[str, float] = setting(factory=dict)  # per symbol, overrides alert_min_abs_delta
+
+    def validate(self) -> list[tuple[str, str]]:
+        if self.enter_quote_volume_usdt <= self.exit_quote_volume_usdt:
+            return [("enter_quote_volume_usdt", f"must be > exit_quote_volume_usdt ({self.exit_quote_volume_usdt:g}) "
+                                                f"for the hysteresis, got {self.enter_quote_volume_usdt:g}")]
+        if self.max_interval_s < self.min_interval_s:
+            return [("max_interval_s", f"must be >= min_interval_s ({self.min_interval_s:g})")]
+        if self.baseline_high_min <= self.baseline_low_min:
+            return [("baseline_high_min", f"must be > baseline_low_min ({self.baseline_low_min:g})")]
+        if self.buffer_window_s < self.baseline_high_min * 60:
+            return [("buffer_window_s", f"must cover the baseline window ({self.baseline_high_min * 60:g} s)")]
+        for symbol, delta in self.min_abs_delta.items():
+            if usdt_symbol(symbol) or delta < 0:
+                return [(f"min_abs_delta.{symbol}", usdt_symbol(symbol) or f"must be >= 0, got {delta}")]
+        return []
+
+
 @attrs.frozen
 class EngineConfig:
     engine: EngineSection = setting(factory=EngineSection)
@@ -233,6 +342,8 @@ class EngineConfig:
     sim: SimSection = setting(factory=SimSection)
     index_prices: IndexPricesSection = setting(factory=IndexPricesSection)
     instruments: InstrumentsSection = setting(factory=InstrumentsSection)
+    optionchain: OptionChainSection = setting(factory=OptionChainSection)
+    oi: OiSection = setting(factory=OiSection)
 
     def validate(self) -> list[tuple[str, str]]:
         """Cross-section rules: every listed market needs an index source and its venue."""
@@ -246,6 +357,10 @@ class EngineConfig:
                     problems.append((f"instruments.markets.{market}", f"no [[index_prices.sources]] entry for {market}"))
             if not self.index_prices.enabled:
                 problems.append(("instruments.enabled", "needs index_prices.enabled = true"))
+        if self.optionchain.enabled and self.venues.dhan is None:
+            problems.append(("optionchain.enabled", "[venues.dhan] is not configured"))
+        if self.oi.enabled and self.venues.binance is None:
+            problems.append(("oi.enabled", "[venues.binance] is not configured"))
         if self.index_prices.enabled:
             for i, source in enumerate(self.index_prices.sources):
                 if getattr(self.venues, source.venue) is None:
@@ -285,10 +400,15 @@ def _load_pair(path: Path, seen: dict[str, str]) -> PairConfig:
         raise ConfigError(str(path), "-", f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "-", "must be a JSON object")
+    for name in data:  # secrets are refused in the whole file, not only in the identity keys
+        if any(word in name.lower() for word in SECRET_WORDS) and not name.endswith("_env"):
+            raise ConfigError(str(path), name, "secrets never go in config files: put it in an environment "
+                                               f"variable and name that variable with '{name}_env'")
     try:
-        pair = load_section(PairConfig, data)
+        pair = load_section(PairConfig, {k: v for k, v in data.items() if k in PAIR_IDENTITY_KEYS})
     except FieldProblem as problem:
         raise ConfigError(str(path), problem.key, problem.reason) from None
+    pair = attrs.evolve(pair, path=str(path), document=data)
     if pair.symbol in seen:
         raise ConfigError(str(path), "symbol", f"{pair.symbol!r} is already configured by {seen[pair.symbol]}")
     seen[pair.symbol] = str(path)

@@ -13,8 +13,9 @@ import trio
 
 from engine.actor import ChildSpec, Restart
 from engine.config import load_config
-from engine.runtime import run_engine
 from engine.supervisor import EXIT_ESCALATED
+from engine.runtime import run_engine
+from tests.integration.api_support import with_engine
 
 
 def _config(tmp_path: Path, redis_url: str, extra: str = "", env: dict[str, str] | None = None) -> Any:
@@ -31,31 +32,6 @@ class Crasher:
     async def run(self, ctx: Any) -> None:
         await trio.sleep(0.01)
         raise RuntimeError("boom")
-
-
-async def _with_engine(loaded: Any, body: Any, extra_specs: tuple[ChildSpec, ...] = ()) -> int:
-    urls: list[str] = []
-    listening = trio.Event()
-    stop = trio.Event()
-
-    def on_listening(binds: list[str]) -> None:
-        urls.extend(binds)
-        listening.set()
-
-    exit_code: list[int] = []
-
-    async def engine() -> None:
-        exit_code.append(await run_engine(loaded, extra_specs=extra_specs, on_listening=on_listening,
-                                          handle_signals=False, stop_event=stop))
-
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(engine)
-            await listening.wait()
-            async with httpx.AsyncClient(base_url=urls[0]) as client:
-                await body(client)
-            stop.set()
-    return exit_code[0]
 
 
 def _actor(health: dict[str, Any], name: str) -> dict[str, Any]:
@@ -81,7 +57,7 @@ async def test_health_metrics_and_docs(tmp_path: Path, redis_url: str) -> None:
         assert (await client.get("/openapi.json")).json()["paths"].keys() >= {"/health", "/metrics"}
         assert (await client.get("/docs")).status_code == 200
 
-    assert await _with_engine(_config(tmp_path, redis_url), body) == 0
+    assert await with_engine(_config(tmp_path, redis_url), body) == 0
 
 
 async def test_admin_requires_bearer_token_when_set(tmp_path: Path, redis_url: str) -> None:
@@ -95,7 +71,7 @@ async def test_admin_requires_bearer_token_when_set(tmp_path: Path, redis_url: s
         assert ok.json()["api"]["admin_token_env"] == "ENGINE_ADMIN_TOKEN"
         assert "tok-123" not in ok.text
 
-    assert await _with_engine(loaded, body) == 0
+    assert await with_engine(loaded, body) == 0
 
 
 async def test_crashing_actor_is_restarted_and_shown(tmp_path: Path, redis_url: str) -> None:
@@ -110,7 +86,7 @@ async def test_crashing_actor_is_restarted_and_shown(tmp_path: Path, redis_url: 
         metrics = (await client.get("/metrics")).text
         assert 'engine_actor_restarts_total{actor="crasher"}' in metrics
 
-    assert await _with_engine(loaded, body, (spec,)) == 0
+    assert await with_engine(loaded, body, (spec,)) == 0
 
 
 async def test_escalation_stops_the_engine_with_non_zero_code(tmp_path: Path, redis_url: str) -> None:
@@ -140,4 +116,4 @@ async def test_redis_outage_degrades_health_and_heartbeat_comes_back(tmp_path: P
             reader.close()
         assert json.loads(raw)["engine"] == "engine"
 
-    assert await _with_engine(_config(tmp_path, private_redis.url), body) == 0
+    assert await with_engine(_config(tmp_path, private_redis.url), body) == 0
