@@ -25,8 +25,13 @@ class BenchResult:
         better = "higher" if self.higher_is_better else "lower"
         return (
             f"{self.name}: {self.value:,.1f} {self.unit} | baseline {self.baseline_name}: "
-            f"{self.baseline_value:,.1f} {self.unit} | ratio {self.ratio:.2f} ({better} is better)"
+            f"{self.baseline_value:,.1f} {self.unit} | ratio {ratio_text(self.ratio)} ({better} is better)"
         )
+
+
+def ratio_text(ratio: float) -> str:
+    """Two decimals, or two significant digits for ratios below 0.1 (0.0012 must not print as 0.00)."""
+    return f"{ratio:.2f}" if abs(ratio) >= 0.1 or ratio != ratio else f"{ratio:.2g}"
 
 
 def emit(results: list[BenchResult]) -> None:

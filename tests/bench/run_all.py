@@ -1,4 +1,4 @@
-"""`make bench`: run every tests/bench/bench_*.py and write one text report.
+"""`make bench`: run every tests/bench/bench_*.py and write one report, text and PNG chart.
 
 Each figure is printed beside its baseline measured in the same run, as a ratio, because
 the machines are shared and noisy: the ratio is what to compare between runs.
@@ -13,6 +13,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.bench._report import ratio_text
+from tests.bench.chart import report_png
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = ROOT / "bench-report"
@@ -36,15 +39,18 @@ def main() -> int:
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores",
         "",
     ]
-    for r in results:
+    for number, r in enumerate(results, start=1):
+        better = "higher" if r.get("higher_is_better", True) else "lower"
         lines.append(
-            f"{r['name']}: {r['value']:,.1f} {r['unit']} | baseline {r['baseline_name']}: "
-            f"{r['baseline_value']:,.1f} {r['unit']} | ratio {r['ratio']:.2f}"
+            f"{number}. {r['name']}: {r['value']:,.1f} {r['unit']} | baseline {r['baseline_name']}: "
+            f"{r['baseline_value']:,.1f} {r['unit']} | ratio {ratio_text(r['ratio'])} ({better} is better)"
         )
     if failed:
         lines.append(f"FAILED: {', '.join(failed)}")
     (REPORT_DIR / "report.txt").write_text("\n".join(lines) + "\n")
-    print(f"\nreport written to {REPORT_DIR.relative_to(ROOT)}/report.txt")
+    if results:
+        (REPORT_DIR / "report.png").write_bytes(report_png(results))
+    print(f"\nreport written to {REPORT_DIR.relative_to(ROOT)}/report.txt and report.png (bar n = line n)")
     return 1 if failed else 0
 
 
