@@ -8,11 +8,14 @@ from other threads). The pieces:
 
 * ``store_ops``: command builders, coalescing rules, atomic batches (pure);
 * ``store_buffer``: pending writes, ordering, the bound, the mirror (pure);
+* ``store_replay``: the bounded tail of each stream, appended again after a reset (pure);
 * ``store_wire``: the sync clients and the MULTI/EXEC round trip (worker thread);
 * ``store_link``: connected/disconnected, drops, backoff, their logs and metrics.
 
 Delivery is at-least-once for ordered writes: if the link dies after EXEC was sent but
 before its answer arrived, the flush is sent again (a stream entry may appear twice).
+A server found restarted gets every mirrored key rewritten and the kept stream tails
+appended again under their old ids, before anything newer.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from engine.clock import Clock
 from engine.metrics import EngineMetrics
 from engine.store_buffer import FlushPlan, WriteBuffer
 from engine.store_link import WriterLink
+from engine.store_replay import StreamTails
 from engine.store_ops import (
     AtomicBatch, BatchOutcome, Value, check_key, check_mapping, check_value, cmd_publish, cmd_sadd, cmd_srem, cmd_xadd,
 )
@@ -72,11 +76,12 @@ class RedisStore:
         reconnect_initial_s: float = 0.05,
         reconnect_max_s: float = 2.0,
         socket_timeout_s: float = 2.0,
+        replay_max_entries: int = 50_000,
     ) -> None:
         self._log = log
         self._metrics = metrics
         self._flush_max_ops = flush_max_ops
-        self._buffer = WriteBuffer(max_pending_ops=max_pending_ops)
+        self._buffer = WriteBuffer(max_pending_ops=max_pending_ops, tails=StreamTails(max_entries=replay_max_entries))
         self._wire = RedisWire(url, socket_timeout_s=socket_timeout_s)
         self._link = WriterLink(clock, log, metrics, reconnect_initial_s, reconnect_max_s)
         self._writer_limiter = trio.CapacityLimiter(1)  # the writer never waits behind readers
@@ -288,8 +293,8 @@ class RedisStore:
             except ServerReset as exc:
                 link.dropped(buffer.putback(plan), buffer.dropped_ops, buffer.max_pending_ops)
                 self._wire.run_id = exc.run_id
-                buffer.mark_all_dirty()  # rewrite every mirrored key before anything else
-                link.reset(buffer.mirror_size)
+                buffer.mark_all_dirty()  # rewrite every mirrored key and replay the streams before anything else
+                link.reset(buffer.mirror_size, buffer.replays_pending)
                 return _Attempt.RETRY_NOW
             except CONNECTION_ERRORS as exc:
                 link.dropped(buffer.putback(plan), buffer.dropped_ops, buffer.max_pending_ops)
@@ -312,14 +317,21 @@ class RedisStore:
 
     def _completed(self, plan: FlushPlan, results: list[Any], elapsed_s: float) -> None:
         failed_units: set[int] = set()
+        replays_refused: list[Exception] = []
         for index, result in enumerate(results):
             if isinstance(result, Exception):  # not retried: it would fail the same way
                 command = plan.commands[index]
+                if plan.is_replay(index):  # e.g. the server kept the entry after all: one line for all
+                    replays_refused.append(result)
+                    continue
                 unit = plan.unit_at(index)
                 if unit is not None:
                     failed_units.add(id(unit))
                 self._link.command_failed(command[0], command[1], result)
-        self._buffer.complete(plan, failed_units)
+        if replays_refused:
+            self._log.warning("redis_stream_replay_refused", entries=len(replays_refused),
+                              error=str(replays_refused[0]))
+        self._buffer.complete(plan, failed_units, results)
         if plan.commands:
             self._metrics.redis_flushes.inc()
             self._metrics.redis_flush_seconds.observe(elapsed_s)

@@ -16,6 +16,9 @@ Ordering rules (why they hold):
   mirrored key marks the key dirty; the next flush first rewrites dirty keys from the
   mirror (which is the state after *all* enqueued writes), and pending writes replayed
   after that are idempotent on it.
+* Streams are not in the mirror: ``tails`` (``store_replay``) keeps the newest entries the
+  server confirmed, with their ids. After a reset they are appended again, after the
+  repairs and before any pending write, so their old ids still come first in each stream.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from engine.store_ops import (
     restore_commands,
     touches_key,
 )
+from engine.store_replay import StreamTails
 
 
 @attrs.define(slots=True, eq=False)
@@ -55,7 +59,7 @@ class Unit:
 
 @attrs.define(eq=False)
 class FlushPlan:
-    """What one flush sends: repairs first, then latest values and units in seq order."""
+    """What one flush sends: repairs first, then stream replays, then latest values and units in seq order."""
 
     commands: list[Command]
     repairs: dict[str, int]
@@ -63,6 +67,11 @@ class FlushPlan:
     units: list[Unit]
     unit_starts: list[int]
     min_seq: int | None
+    replays: list[Command] = attrs.field(factory=list)
+    replay_start: int = 0  # index in ``commands`` of the first replay
+
+    def is_replay(self, index: int) -> bool:
+        return self.replay_start <= index < self.replay_start + len(self.replays)
 
     def unit_at(self, index: int) -> Unit | None:
         """The unit that command ``index`` belongs to (None for a latest value or repair)."""
@@ -86,6 +95,9 @@ class WriteBuffer:
     _refs: dict[str, int] = attrs.field(factory=dict)  # key -> commands in queued/in-flight units
     _mirror: dict[str, MirrorValue] = attrs.field(factory=dict)
     _dirty: dict[str, int] = attrs.field(factory=dict)  # key -> seq of the oldest lost write
+    tails: StreamTails = attrs.field(factory=StreamTails)
+    _replays: collections.deque[Command] = attrs.field(factory=collections.deque)  # after a reset
+    _replay_seq: int = 0  # the seq they count as (the reset's): flush() waits for them
     _in_flight: FlushPlan | None = None
 
     # --- enqueue ------------------------------------------------------------------------
@@ -186,24 +198,30 @@ class WriteBuffer:
         self._dirty[key] = min(seq, self._dirty.get(key, seq))
 
     def mark_all_dirty(self) -> None:
-        """The server lost its data (new run_id): rewrite every mirrored key first."""
+        """The server lost its data (new run_id): rewrite every mirrored key first, then
+        append the kept stream entries again (all of them: a replay cut short by another
+        reset starts over)."""
         for key in self._mirror:
             self._mark_dirty(key, self.seq)
+        self._replays = collections.deque(self.tails.replay_commands())
+        self._replay_seq = self.seq
 
     # --- flush --------------------------------------------------------------------------
 
     @property
     def pending_ops(self) -> int:
-        return len(self._latest) + self.unit_ops + len(self._dirty)
+        return len(self._latest) + self.unit_ops + len(self._dirty) + len(self._replays)
 
     def has_pending(self) -> bool:
-        return bool(self._latest or self._units or self._dirty)
+        return bool(self._latest or self._units or self._dirty or self._replays)
 
     def min_pending_seq(self) -> int | None:
         """Enqueue number of the oldest write not yet on the server (queued or in flight)."""
         candidates = []
         if self._dirty:
             candidates.append(min(self._dirty.values()))
+        if self._replays:
+            candidates.append(self._replay_seq)
         if self._latest:
             candidates.append(next(iter(self._latest.values())).first_seq)
         if self._units:
@@ -221,10 +239,14 @@ class WriteBuffer:
             key, seq = self._dirty.popitem()
             repairs[key] = seq
             commands.extend(restore_commands(key, self._mirror.get(key)))
+        replay_start, replays = len(commands), []
+        while not self._dirty and self._replays and len(commands) < budget:
+            replays.append(self._replays.popleft())
+            commands.append(replays[-1])
         latest: dict[str, LatestWrite] = {}
         units: list[Unit] = []
         starts: list[int] = []
-        if not self._dirty:
+        if not self._dirty and not self._replays:
             entries = iter(self._latest.items())
             entry = next(entries, None)
             queue = self._units
@@ -247,28 +269,45 @@ class WriteBuffer:
             for key in latest:
                 del self._latest[key]
         seqs = [min(repairs.values())] if repairs else []
+        if replays:
+            seqs.append(self._replay_seq)
         if latest:
             seqs.append(next(iter(latest.values())).first_seq)
         if units:
             seqs.append(units[0].seq)
-        plan = FlushPlan(commands, repairs, latest, units, starts, min(seqs) if seqs else None)
+        plan = FlushPlan(commands, repairs, latest, units, starts, min(seqs) if seqs else None, replays, replay_start)
         self._in_flight = plan
         return plan
 
-    def complete(self, plan: FlushPlan, failed_units: set[int] | None = None) -> None:
-        """The flush is on the server; ``failed_units`` are ids of units with a command error."""
+    def complete(self, plan: FlushPlan, failed_units: set[int] | None = None,
+                 results: list[Any] | None = None) -> None:
+        """The flush is on the server; ``failed_units`` are ids of units with a command error.
+        With the EXEC ``results``, the stream entries it appended join ``tails``."""
         self._in_flight = None
+        if results is not None:
+            self._keep_stream_entries(plan, results)
         for unit in plan.units:
             self._release(unit)
             if unit.batch is not None:
                 failed = failed_units is not None and id(unit) in failed_units
                 unit.batch.resolve(BatchOutcome.FAILED if failed else BatchOutcome.WRITTEN)
 
+    def _keep_stream_entries(self, plan: FlushPlan, results: list[Any]) -> None:
+        """Appends (not replays: those are kept already) with their new ids; a deleted stream is forgotten."""
+        tails = self.tails
+        for index, (command, result) in enumerate(zip(plan.commands, results)):
+            if command[0] == "XADD" and not plan.is_replay(index) and not isinstance(result, Exception):
+                tails.record(command, result)
+            elif command[0] == "DEL" and not isinstance(result, Exception):
+                tails.forget(command[1])
+
     def putback(self, plan: FlushPlan) -> int:
         """The flush did not happen: restore it in front of newer writes. Returns drops."""
         self._in_flight = None
         for key, seq in plan.repairs.items():
             self._mark_dirty(key, seq)
+        if plan.replays:
+            self._replays.extendleft(reversed(plan.replays))
         if plan.latest:
             current = self._latest
             restored: dict[str, LatestWrite] = {}
@@ -301,3 +340,7 @@ class WriteBuffer:
     @property
     def mirror_size(self) -> int:
         return len(self._mirror)
+
+    @property
+    def replays_pending(self) -> int:
+        return len(self._replays)

@@ -80,11 +80,11 @@ class WriterLink:
         self.last_error = f"{command} {key}: {error}"
         self.log.error("redis_command_failed", command=command, key=key, error=str(error))
 
-    def reset(self, mirrored_keys: int) -> None:
+    def reset(self, mirrored_keys: int, stream_entries: int = 0) -> None:
         self.generation += 1
         self.log.warning(
             "redis_reset_detected", generation=self.generation, mirrored_keys=mirrored_keys,
-            dropped_ops=self.unreported_drops,
+            stream_entries=stream_entries, dropped_ops=self.unreported_drops,
         )
         if self.connected:  # no redis_reconnected line follows to report them
             self.unreported_drops = 0
