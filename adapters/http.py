@@ -98,7 +98,7 @@ def parse_json(body: bytes | str, venue: str, what: str) -> Any:
     text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
     try:
         return json.loads(text)
-    except ValueError as error:  # JSONDecodeError and bad unicode alike
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and bad unicode alike; nested too deeply
         reason = getattr(error, "msg", None) or type(error).__name__
         raise VenueProtocolError(venue, what, f"malformed JSON ({reason}): {excerpt(text)!r}",
                                  retryable=True) from None
@@ -110,6 +110,8 @@ def finite_number(value: Any, venue: str, what: str, field: str) -> float:
         raise VenueProtocolError(venue, what, f"{field} is not a number: {value!r}")
     try:
         number = float(value)
+    except OverflowError:  # an integer too large for a float (JSON integers have no bound)
+        raise VenueProtocolError(venue, what, f"{field} is not finite: {excerpt(str(value))}") from None
     except ValueError:
         raise VenueProtocolError(venue, what, f"{field} is not a number: {value!r}") from None
     if not math.isfinite(number):

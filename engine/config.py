@@ -262,6 +262,8 @@ class OptionChainSection:
     cache_write_interval_s: float = setting(0.25, check=in_range(0.01, 0.25))
     feed_mode: Literal["ticker", "quote", "full"] = "full"
     watchdog_silence_s: float = setting(15.0, check=positive)
+    # Tokens per feed connection: Dhan allows 5000; fewer spreads a small feed over more connections (at most 5).
+    max_tokens_per_connection: int = setting(5000, check=in_range(1, 5000))
     feed_backoff_initial_s: float = setting(1.0, check=positive)
     feed_backoff_max_s: float = setting(30.0, check=positive)
     reserved_per_minute: int = setting(2, check=in_range(0, 19))  # queue slots kept for expiry lists, manual refreshes
@@ -387,7 +389,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(str(path), "-", "not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise ConfigError(str(path), "-", "invalid TOML: nested too deeply") from None
+    except ValueError as exc:  # TOMLDecodeError, and an integer of more digits than int() reads
         raise ConfigError(str(path), "-", f"invalid TOML: {exc}") from None
 
 
@@ -396,7 +400,9 @@ def _load_pair(path: Path, seen: dict[str, str]) -> PairConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(str(path), "-", f"cannot read file: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ConfigError(str(path), "-", "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8, an integer of more digits than int() reads
         raise ConfigError(str(path), "-", f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "-", "must be a JSON object")
@@ -427,7 +433,11 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     seen: dict[str, str] = {}
     pairs = []
     for index, rel in enumerate(config.marketmaker.pairs):
-        pair_path = (toml_path.parent / rel).resolve()
+        try:
+            pair_path = (toml_path.parent / rel).resolve()
+        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+            raise ConfigError(str(toml_path), f"marketmaker.pairs[{index}]",
+                              f"not a usable path {rel!r}: {exc}") from None
         if not pair_path.is_file():
             raise ConfigError(str(toml_path), f"marketmaker.pairs[{index}]", f"pair file {rel!r} not found")
         pairs.append(_load_pair(pair_path, seen))

@@ -6,6 +6,7 @@ operator can act on. Unknown keys are errors: a typo must never be silently igno
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from typing import Any, Callable, Literal, Union
@@ -25,7 +26,9 @@ class ConfigError(Exception):
         self.reason = reason
 
     def one_line(self) -> str:
-        return f"config error: {self.file}: {self.key}: {self.reason}"
+        """The message on one line: control characters (a key may hold a newline) are escaped."""
+        text = f"config error: {self.file}: {self.key}: {self.reason}"
+        return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 @attrs.frozen
@@ -107,7 +110,13 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FieldProblem(key, f"must be a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
+        if not math.isfinite(number):  # TOML has inf and nan; no setting means them
+            raise FieldProblem(key, f"must be a finite number, got {'nan' if number != number else repr(value)[:40]}")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise FieldProblem(key, f"must be an integer, got {value!r}")

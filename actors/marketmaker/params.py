@@ -128,8 +128,10 @@ def _integer(value: Any, path: str, low: int, high: int) -> int:
 
 
 def _real(value: Any, path: str, low: float, high: float, *, low_open: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
-        and (low < value if low_open else low <= value) and value <= high
+    # an int is finite however large (math.isfinite would overflow converting it), and compares exactly
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) \
+        and (isinstance(value, int) or math.isfinite(value)) and (low < value if low_open else low <= value) \
+        and value <= high
     if not ok:
         bound = f"> {low:g}" if low_open else f">= {low:g}"
         raise _fail(path, f"must be a number {bound} and <= {high:g}, got {value!r}")

@@ -55,11 +55,14 @@ def _number(doc: Mapping[str, Any], key: str, where: str, minimum: float | None 
             nullable: bool = False) -> float:
     value = doc.get(key)
     bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (minimum is not None and (value <= minimum if strict else value < minimum)):
+    try:
+        number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.nan
+    if not math.isfinite(number) or (minimum is not None and (number <= minimum if strict else number < minimum)):
         raise IngestError(f"{where}{key}: must be a finite number{bound}{' or null' if nullable else ''}, "
                           f"got {value!r:.80}")
-    return float(value)
+    return number
 
 
 def _optional_number(doc: Mapping[str, Any], key: str, where: str, minimum: float,

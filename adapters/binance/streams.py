@@ -49,7 +49,7 @@ def _levels(raw: Any, what: str, side: str) -> tuple[Level, ...]:
     for entry in raw:
         try:
             price, qty = Decimal(entry[0]), Decimal(entry[1])
-        except (TypeError, IndexError, InvalidOperation, KeyError):
+        except (TypeError, IndexError, KeyError, InvalidOperation, ValueError):  # Decimal([1]) is a ValueError
             raise VenueProtocolError(VENUE, what, f"bad {side} level {excerpt(str(entry))!r}") from None
         if not (price.is_finite() and qty.is_finite()) or price <= 0 or qty < 0:
             raise VenueProtocolError(VENUE, what, f"bad {side} level {excerpt(str(entry))!r}")
@@ -73,6 +73,17 @@ def depth_from(message: Any) -> DepthBook:
     if any(b[0] <= a[0] for b, a in zip(bids, bids[1:])) or any(a[0] >= b[0] for a, b in zip(asks, asks[1:])):
         raise VenueProtocolError(VENUE, what, "levels out of order")
     return DepthBook(symbol, bids, asks, event_ms, update_id)
+
+
+def depth_from_text(text: str | bytes) -> DepthBook:
+    """One stream frame as received; anything unreadable (not JSON, nested too deeply, not a
+    depthUpdate) is a ``VenueProtocolError``, so a bad frame is skipped, never fatal."""
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and bad unicode are ValueErrors
+        reason = getattr(error, "msg", None) or type(error).__name__
+        raise VenueProtocolError(VENUE, "depth stream", f"malformed JSON ({reason})") from None
+    return depth_from(message)
 
 
 def combined_url(ws_url: str, symbols: Sequence[str], levels: int = 20, speed_ms: int = 100) -> str:
@@ -120,6 +131,6 @@ class DepthStream:
             except ConnectionClosed as closed:
                 raise VenueUnavailable(VENUE, "depth stream", 1, f"closed: {closed.reason}") from None
             try:
-                return depth_from(json.loads(text))
-            except (ValueError, VenueProtocolError):
+                return depth_from_text(text)
+            except VenueProtocolError:
                 self.skipped += 1

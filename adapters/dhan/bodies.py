@@ -212,7 +212,7 @@ def last_prices(data: Any, what: str = "marketfeed/ltp") -> dict[tuple[str, int]
         if not isinstance(by_sid, dict):
             raise VenueProtocolError(VENUE, what, f"{segment} is not an object: {excerpt(str(by_sid))!r}")
         for sid, quote in by_sid.items():
-            if not str(sid).isdigit() or not isinstance(quote, dict):
+            if not (str(sid).isascii() and str(sid).isdigit()) or not isinstance(quote, dict):
                 raise VenueProtocolError(VENUE, what, f"bad quote {segment}/{sid}: {excerpt(str(quote))!r}")
             prices[(segment, int(sid))] = _number(quote, "last_price", what)
     return prices

@@ -74,7 +74,7 @@ def numeric_code(code: object) -> int | None:
         return code
     if isinstance(code, str):
         text = code.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # "²".isdigit() is True, but int() refuses it
             return int(text)
         return DH_CODES.get(text.upper())
     return None
