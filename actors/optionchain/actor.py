@@ -38,7 +38,7 @@ from actors.optionchain.rest_rows import chain_rows
 from actors.optionchain.schedule import (
     IST, RefreshPlan, is_market_open, plan_refresh, refresh_order, regeneration_reason, rollover,
 )
-from actors.optionchain.shards import ShardPlan, TooManyTokens, plan_shards
+from actors.optionchain.shards import MAX_PER_CONNECTION, ShardPlan, TooManyTokens, plan_shards
 from actors.optionchain.topics import GET_TOPIC, LIST_TOPIC, REFRESH_TOPIC, RefreshAnswer
 from adapters.dhan.errors import DhanAuthError, DhanConfigError, DhanError, DhanTokenExpired
 from adapters.http import VenueHttpError, VenueProtocolError, VenueUnavailable
@@ -91,6 +91,7 @@ class ChainActor:
     cache_write_interval_s: float = 0.25
     request_code: int = 21
     watchdog_silence_s: float = 15.0
+    max_tokens_per_connection: int = MAX_PER_CONNECTION
     feed_backoff_initial_s: float = 1.0
     feed_backoff_max_s: float = 30.0
     reserved_per_minute: int = 2
@@ -390,7 +391,7 @@ class ChainActor:
         """Shard every token; restart the feed connections only if the plan changed."""
         tokens, group_of = self.book.feed_tokens()
         try:
-            plan = plan_shards(tokens, group_of=group_of)
+            plan = plan_shards(tokens, max_per_connection=self.max_tokens_per_connection, group_of=group_of)
         except TooManyTokens as error:
             ctx.report(COMPONENT, False, f"feed plan refused: {error}")
             self._log.error("feed_plan_refused", tokens=len(tokens), error=str(error))

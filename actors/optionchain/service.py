@@ -41,11 +41,14 @@ def check_optionchain(loaded: LoadedConfig, environ: Mapping[str, str] | None = 
     section, path = loaded.engine.optionchain, loaded.path
     if not section.enabled:
         return
-    tokens, limit = max_feed_tokens(section), MAX_CONNECTIONS * MAX_PER_CONNECTION
+    per_connection = section.max_tokens_per_connection
+    tokens, limit = max_feed_tokens(section), MAX_CONNECTIONS * per_connection
     if tokens > limit:
+        cap = ("Dhan's" if per_connection == MAX_PER_CONNECTION
+               else "the configured max_tokens_per_connection allows")
         raise ConfigError(path, "optionchain.underlyings",
-                          f"up to {tokens} feed tokens exceed Dhan's {limit} ({MAX_CONNECTIONS} connections x "
-                          f"{MAX_PER_CONNECTION}): build fewer expiries or underlyings")
+                          f"up to {tokens} feed tokens exceed {cap} {limit} ({MAX_CONNECTIONS} connections x "
+                          f"{per_connection}): build fewer expiries or underlyings")
     missing = missing_credentials(loaded, environ) if require_credentials else []
     if missing:
         raise ConfigError(path, "venues.dhan", f"optionchain needs the Dhan credentials: set the "
@@ -64,6 +67,7 @@ def optionchain_specs(loaded: LoadedConfig, require_credentials: bool = True) ->
         return ChainActor(
             plans, refresh_interval_s=section.refresh_interval_s, cache_write_interval_s=section.cache_write_interval_s,
             request_code=REQUEST_CODES[section.feed_mode], watchdog_silence_s=section.watchdog_silence_s,
+            max_tokens_per_connection=section.max_tokens_per_connection,
             feed_backoff_initial_s=section.feed_backoff_initial_s, feed_backoff_max_s=section.feed_backoff_max_s,
             reserved_per_minute=section.reserved_per_minute, market_check_interval_s=section.market_check_interval_s,
         )
@@ -92,7 +96,7 @@ def optionchain_plan_lines(loaded: LoadedConfig) -> list[str]:
         f"optionchain: start-up {len(section.underlyings)} expiry lists + {chains} chains = {startup_s:g} s of queue",
         f"optionchain: refresh of greeks/IV/OI: {refresh.summary()}; "
         f"{section.reserved_per_minute} requests/min kept for expiry lists and manual refreshes",
-        f"optionchain: feed up to {tokens} tokens -> {max(1, math.ceil(tokens / MAX_PER_CONNECTION))} of "
+        f"optionchain: feed up to {tokens} tokens -> {max(1, math.ceil(tokens / section.max_tokens_per_connection))} of "
         f"{MAX_CONNECTIONS} connections ({section.feed_mode} mode); cache written every "
         f"{section.cache_write_interval_s * 1000:g} ms per changed chain",
     ]
