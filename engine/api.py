@@ -1,7 +1,8 @@
 """The HTTP API shell: FastAPI on hypercorn's trio worker, inside the engine's nursery.
 
 The API answers only from in-memory state; it never calls a venue. Capabilities add
-their routers to the app built here.
+their routers to the app built here; the operator home page (``engine.pages``) comes last
+and links the pages they tag.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.actor import ActorContext
+from engine.pages import page_links, pages_router
 
 HealthSource = Callable[[], list[Any]]
 # A capability's routes: given the API actor's context and the admin guard, an APIRouter.
@@ -50,8 +52,7 @@ def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, 
     require_admin = _admin_guard(admin_token)
     app.state.require_admin = require_admin
 
-    @app.get("/health", summary="Liveness and per-actor state")
-    async def get_health() -> JSONResponse:
+    def health_document() -> dict[str, Any]:
         actors = [
             {"name": s.name, "state": s.state.value, "restarts": s.restarts, "last_error": s.last_error, "since_ms": s.since_ms}
             for s in health()
@@ -60,14 +61,17 @@ def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, 
         store = ctx.store.status()
         degraded = (not store.connected or any(a["state"] not in ("running", "completed") for a in actors)
                     or any(not c["ok"] for c in components))
-        body = {
+        return {
             "status": "degraded" if degraded else "ok",
             "ts": ctx.clock.time_ms(),
             "actors": actors,
             "components": components,
             "redis": attrs.asdict(store),
         }
-        return JSONResponse(body)
+
+    @app.get("/health", summary="Liveness and per-actor state")
+    async def get_health() -> JSONResponse:
+        return JSONResponse(health_document())
 
     @app.get("/metrics", summary="Prometheus text exposition")
     async def get_metrics() -> Response:
@@ -80,6 +84,15 @@ def build_app(ctx: ActorContext, health: HealthSource, admin_token: str | None, 
 
     for factory in routers:
         app.include_router(factory(ctx, require_admin))
+    def linked_pages() -> list[tuple[str, str]]:
+        try:
+            return page_links(app.openapi())
+        except Exception as error:  # a route OpenAPI cannot describe must not take the home page down
+            ctx.log.warning("page_links_unavailable", error=f"{type(error).__name__}: {error}")
+            return []
+
+    # the operator home page (and the static files every page uses) links the capabilities' pages
+    app.include_router(pages_router(health_document, linked_pages))
     return app
 
 

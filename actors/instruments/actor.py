@@ -1,8 +1,13 @@
-"""InstrumentsActor: lists BTC, ETH and ARB options daily at 08:00 UTC and on request."""
+"""InstrumentsActor: lists BTC, ETH and ARB options daily at 08:00 UTC and on request.
+
+It keeps each market's last listing in memory with what it was computed from, and answers
+``VIEW_TOPIC`` asks with them, so the operator page shows (and draws) exactly what was listed.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -17,6 +22,7 @@ from engine.bus import Overflow
 from engine.requests import Ask
 
 REGENERATE_TOPIC = "instruments.regenerate"
+VIEW_TOPIC = "instruments.view"  # payload None -> tuple[MarketState, ...] in the configured order
 DAY_S = 86_400
 
 
@@ -42,6 +48,27 @@ class MarketResult:
     error: str | None = None
 
 
+@attrs.frozen
+class MarketListing:
+    """A market's last listing written to Redis, with its inputs: the ladders can be drawn again."""
+
+    rules: MarketRules
+    updated_ms: int
+    forward: float  # the index price it was listed around
+    plan: MarketPlan
+    svi_by_code: Mapping[str, str | bytes | None]
+
+
+@attrs.frozen
+class MarketState:
+    """One market for the operator page: the last attempt and the last listing that was written."""
+
+    market: str
+    attempt_ms: int | None = None
+    result: MarketResult | None = None
+    listing: MarketListing | None = None
+
+
 @attrs.define
 class InstrumentsActor:
     """Serialises every update (schedule and requests share one lock) so two never overlap."""
@@ -56,14 +83,18 @@ class InstrumentsActor:
     _prices: dict[str, IndexPrice] = attrs.field(factory=dict, init=False)
     _lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
     _have_prices: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _listings: dict[str, MarketListing] = attrs.field(factory=dict, init=False)
+    _attempts: dict[str, tuple[int, MarketResult]] = attrs.field(factory=dict, init=False)
 
     async def run(self, ctx: ActorContext) -> None:
         prices = ctx.bus.subscribe("index_price.*", maxlen=64, overflow=Overflow.CONFLATE, key=lambda p: p.market)
         requests = ctx.bus.subscribe(REGENERATE_TOPIC, maxlen=16, overflow=Overflow.BLOCK)
-        with prices, requests:
+        views = ctx.bus.subscribe(VIEW_TOPIC, maxlen=16, overflow=Overflow.DROP_OLDEST)
+        with prices, requests, views:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._follow_prices, prices)
                 nursery.start_soon(self._serve_requests, ctx, requests)
+                nursery.start_soon(self._serve_views, views)
                 if self.run_at_start:
                     with trio.move_on_after(self.startup_wait_s):
                         await self._have_prices.wait()
@@ -84,6 +115,17 @@ class InstrumentsActor:
             if isinstance(request, Ask):
                 request.answer(await self.regenerate(ctx, trigger="request"))
 
+    async def _serve_views(self, views: Any) -> None:
+        async for request in views:  # answered at once, even while an update runs
+            if isinstance(request, Ask):
+                request.answer(self.states())
+
+    def states(self) -> tuple[MarketState, ...]:
+        def state(market: str) -> MarketState:
+            attempt_ms, result = self._attempts.get(market, (None, None))
+            return MarketState(market, attempt_ms, result, self._listings.get(market))
+        return tuple(state(r.market) for r in self.rules)
+
     async def regenerate(self, ctx: ActorContext, trigger: str) -> list[MarketResult]:
         """Every market, each isolated: one market's failure never stops the others."""
         async with self._lock:
@@ -96,6 +138,7 @@ class InstrumentsActor:
                                   error=f"{type(error).__name__}: {error}", exc_info=error)
                     result = MarketResult(rules.market, ok=False, error=f"{type(error).__name__}: {error}")
                 ctx.report(f"instruments:{rules.market}", result.ok, result.error)
+                self._attempts[rules.market] = (ctx.clock.time_ms(), result)
                 results.append(result)
             ctx.log.info("instruments_regenerated", trigger=trigger, ok=[r.market for r in results if r.ok],
                          failed=[r.market for r in results if not r.ok])
@@ -111,7 +154,7 @@ class InstrumentsActor:
         if age_s > self.max_index_age_s:
             return MarketResult(market, ok=False, error=(
                 f"index price for {market} is {age_s:.0f} s old (limit {self.max_index_age_s:g} s): not used"))
-        plan = await self._plan(ctx, rules, price.price, now_ms)
+        plan, svi_by_code = await self._plan(ctx, rules, price.price, now_ms)
         set_key = keys.instruments(market)
         current = await ctx.store.smembers(set_key)
         update = plan_set_update(current, plan.names, now_ms)
@@ -123,6 +166,7 @@ class InstrumentsActor:
         batch.set(keys.instruments_updated_at(market), str(now_ms))
         if not await ctx.store.commit(batch, timeout_s=self.commit_timeout_s):
             return MarketResult(market, ok=False, error="the Redis transaction did not complete")
+        self._listings[market] = MarketListing(rules, now_ms, price.price, plan, svi_by_code)
         live = await ctx.store.call(lambda client: client.scard(set_key))
         failed = {m.code: m.error or "" for m in plan.failed}
         for code, reason in failed.items():
@@ -134,8 +178,11 @@ class InstrumentsActor:
         return MarketResult(market, ok=listed > 0, added=len(update.add), removed=len(update.remove), live=live,
                             maturities=listed, failed_maturities=failed, error=error)
 
-    async def _plan(self, ctx: ActorContext, rules: MarketRules, forward: float, now_ms: int) -> MarketPlan:
+    async def _plan(self, ctx: ActorContext, rules: MarketRules, forward: float,
+                    now_ms: int) -> tuple[MarketPlan, dict[str, str | bytes | None]]:
+        """The plan, and the SVI parameters (raw) it was made from."""
         maturities = live_maturities(now_ms, rules.policy)
         svi_keys = [keys.svi(rules.market, m.code) for m in maturities]
         raws = await ctx.store.call(lambda client: client.mget(svi_keys)) if svi_keys else []
-        return plan_market(rules, maturities, forward, now_ms, {m.code: raw for m, raw in zip(maturities, raws)})
+        svi_by_code = {m.code: raw for m, raw in zip(maturities, raws)}
+        return plan_market(rules, maturities, forward, now_ms, svi_by_code), svi_by_code

@@ -10,7 +10,8 @@ cancelled), at every round, and after every error or unknown outcome; an error c
 pair's near orders; a far round that fails part-way rolls back what it placed. On shutdown
 (and on an escalation, which stops the engine) every order of the pair is cancelled within a
 bounded time and whatever remains is reported. State for operators and restarts goes to
-``mm:{pair}:orders`` and ``mm:{pair}:status``.
+``mm:{pair}:orders`` and ``mm:{pair}:status``; the operator pages ask the actor itself for a
+``MarketMakerView`` (quotes, position, the fills the venue reported: ``actors.marketmaker.fills``).
 
 The venue is anything with the order methods of ``adapters.binance.signed.BinanceSigned``
 (``place_batch``, ``cancel_batch``, ``cancel_all``, ``open_orders``) and ``position(symbol)``;
@@ -29,6 +30,7 @@ import trio
 from actors.marketmaker.batches import OrderRateBudget, plan_within
 from actors.marketmaker.book_feed import subscribe_book
 from actors.marketmaker.client_ids import ClientIdFactory, run_id_from_ms
+from actors.marketmaker.fills import VIEW_QUEUE, MarketMakerView, RecentFills, fill_record, view_topic
 from actors.marketmaker.ladders import (
     Book, Quote, SymbolRules, apply_position_limit, far_ladder, filter_crossing, near_ladder,
 )
@@ -37,6 +39,8 @@ from actors.marketmaker.refresh import LiveOrder, RefreshPlan, plan_refresh, rou
 from adapters.binance.orders import NewOrder  # the order value both venues take
 from adapters.paper import PaperVenue
 from engine import keys
+from engine.bus import Overflow
+from engine.requests import Ask
 
 SHUTDOWN_CANCEL_TIMEOUT_S = 5.0
 POSITION_MAX_AGE_S = 30.0  # the venue's position is asked for at least this often
@@ -68,6 +72,7 @@ class MarketMakerActor:
     errors: int = attrs.field(init=False, default=0)
     remaining_after_stop: int | None = attrs.field(init=False, default=None)
     position: Decimal | None = attrs.field(init=False, default=None)  # as the venue last reported it
+    fills: RecentFills = attrs.field(init=False, factory=RecentFills)  # as the venue reported them
     _ids: ClientIdFactory | None = attrs.field(init=False, default=None)
     _budget: OrderRateBudget | None = attrs.field(init=False, default=None)
     _in_flight: dict[str, Quote] = attrs.field(init=False, factory=dict)  # the batch being placed, by client id
@@ -100,10 +105,12 @@ class MarketMakerActor:
         self._ids = ClientIdFactory(self.symbol, self.run_id or run_id_from_ms(ctx.clock.time_ms()))
         self._budget = OrderRateBudget.from_limits(self.params.order_rate)
         self.rounds_since_force = self.params.force_refresh_num  # the first round replaces whatever it finds
-        with subscribe_book(ctx.bus, self.book_venue, self.symbol) as books:
+        with (subscribe_book(ctx.bus, self.book_venue, self.symbol) as books,
+              ctx.bus.subscribe(view_topic(self.symbol), maxlen=VIEW_QUEUE, overflow=Overflow.DROP_OLDEST) as views):
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._take_books, books, venue)
+                    nursery.start_soon(self._serve_views, ctx, venue, views)
                     await self._cancel_orphans(ctx, venue, log)
                     await self._quote(ctx, venue, log, nursery)
             finally:
@@ -123,7 +130,31 @@ class MarketMakerActor:
         async for book in books:
             self.book = book
             if on_book is not None and book.bids and book.asks:
-                on_book(self.symbol, book.bids[0][0], book.asks[0][0], book.ts_ms)
+                fills = on_book(self.symbol, book.bids[0][0], book.asks[0][0], book.ts_ms)
+                self.fills.add(fill_record(f, self._ladder_of(f.client_order_id)) for f in fills or ())
+
+    def _ladder_of(self, client_id: str) -> str | None:
+        order = self.live.get(client_id)
+        return order.ladder if order is not None else None
+
+    async def _serve_views(self, ctx: Any, venue: Any, asks: Any) -> None:
+        async for request in asks:
+            if isinstance(request, Ask):
+                request.answer(self.view(ctx, venue))
+
+    def view(self, ctx: Any, venue: Any) -> MarketMakerView:
+        """This moment's quotes, position, PnL and fills (synchronous: one consistent picture)."""
+        pnl = self._pnl(venue, self.book)
+        return MarketMakerView(
+            pair=self.symbol, venue=self.params.venue, ts_ms=ctx.clock.time_ms(), book=self.book,
+            book_stale=self._book_fresh(ctx) is None, quotes=tuple(self.live.values()), position=self.position,
+            max_position=self.params.max_position, realised_pnl=pnl.get("realised_pnl"),
+            unrealised_pnl=pnl.get("unrealised_pnl"), fills=self.fills.newest_first(), fills_total=self.fills.count,
+            bought_qty=self.fills.bought_qty, sold_qty=self.fills.sold_qty,
+            fills_reported=getattr(venue, "on_book", None) is not None,
+            counters=(("rounds", self.rounds), ("placed", self.placed), ("cancelled", self.cancelled),
+                      ("rejected", self.rejected), ("pulls", self.pulls), ("rollbacks", self.rollbacks),
+                      ("errors", self.errors)))
 
     # ------------------------------------------------------------------ the loop
     async def _quote(self, ctx: Any, venue: Any, log: Any, nursery: trio.Nursery) -> None:

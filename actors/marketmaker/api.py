@@ -16,6 +16,10 @@ asks the actors: a stopped or restarting market maker still shows its last state
 - ``GET /debug/mm``: ``actors.marketmaker.page``: quotes, counters and book age per pair, with
   the top of the book when ``orderbook:binance:{PAIR}`` holds one.
 
+The live operator pages ``GET /pages/mm`` and ``GET /pages/mm/{pair}`` (with ``/live``, their
+live regions) are the exception: they ask each market maker for its in-memory view (quotes,
+position, fills: ``actors.marketmaker.fills``) over the bus, and say so when one does not answer.
+
 ``book_age_ms`` is the age of the book the pair last quoted from (``now - status.book_ts``),
 ``null`` when unknown. The pair list comes from the configuration (``make_mm_router``), so an
 unknown name is a 404 even if some other writer left keys behind.
@@ -31,12 +35,16 @@ from typing import Any, Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from actors.marketmaker import page as pages
 from actors.marketmaker.book_feed import book_from_document
+from actors.marketmaker.fills import MarketMakerView, view_topic
 from actors.marketmaker.ladders import Book
 from actors.marketmaker.page import PairView, render_page
 from engine import keys
 from engine.actor import ActorContext
 from engine.api import RouterFactory
+from engine.pages import PAGES_TAG, error_page, fragment_response, page_response
+from engine.requests import NoReply, ask
 from engine.store_wire import StoreUnavailable
 
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -117,8 +125,8 @@ def pair_document(pair: str, status_text: str | None, order_fields: Mapping[str,
 
 
 def mm_router(ctx: ActorContext, require_admin: Callable[[Request], None],
-              pairs: Sequence[str] = ()) -> APIRouter:
-    """GET /api/mm, GET /api/mm/{pair}, GET /debug/mm for the configured ``pairs``."""
+              pairs: Sequence[str] = (), timeout_s: float = 2.0) -> APIRouter:
+    """GET /api/mm, GET /api/mm/{pair}, GET /debug/mm and the live pages for the configured ``pairs``."""
     configured = tuple(dict.fromkeys(pairs))
     router = APIRouter()
     log = ctx.log.bind(component="mm_api")
@@ -166,8 +174,8 @@ def mm_router(ctx: ActorContext, require_admin: Callable[[Request], None],
             log.warning("mm_state_malformed", pair=name, problems=document["problems"])
         return JSONResponse(document)
 
-    @router.get("/debug/mm", response_class=HTMLResponse,
-                summary="Operator page: quotes, counters and book age of every pair")
+    @router.get("/debug/mm", response_class=HTMLResponse, tags=[PAGES_TAG],
+                summary="Market making as last written to Redis: quotes, counters, book age")
     async def debug_page() -> HTMLResponse:
         notes: list[str] = []
         views: list[PairView] = []
@@ -188,6 +196,49 @@ def mm_router(ctx: ActorContext, require_admin: Callable[[Request], None],
             return book_from_document(text)
         except ValueError:
             return None
+
+    async def view_of(pair: str) -> tuple[str, MarketMakerView | None, str | None]:
+        try:
+            return pair, await ask(ctx.bus, view_topic(pair), None, timeout_s), None
+        except NoReply as error:
+            return pair, None, f"market maker not answering: {error}"
+
+    async def pairs_live() -> str:
+        return pages.render_pairs_live([await view_of(pair) for pair in configured], ctx.clock.time_ms())
+
+    async def pair_live(pair: str) -> str:
+        _, view, problem = await view_of(pair)
+        if view is None:
+            return f'<p class="note">{pages.esc(problem)}</p>'
+        return pages.render_pair_live(view, ctx.clock.time_ms())
+
+    def configured_pair(pair: str) -> str | None:
+        name = pair.strip().upper()
+        return name if name in configured else None
+
+    @router.get(pages.PAGES_PATH, response_class=HTMLResponse, tags=[PAGES_TAG],
+                summary="Market making, live: quotes, position and fills of every pair")
+    async def pairs_page() -> HTMLResponse:
+        return page_response(pages.pairs_page(await pairs_live()))
+
+    @router.get(f"{pages.PAGES_PATH}/live", response_class=HTMLResponse, include_in_schema=False)
+    async def pairs_page_live() -> HTMLResponse:
+        return fragment_response(await pairs_live())
+
+    @router.get(pages.PAGES_PATH + "/{pair}", response_class=HTMLResponse, tags=[PAGES_TAG],
+                summary="One market-making pair, live: both quote ladders, position, fills")
+    async def pair_page(pair: str) -> HTMLResponse:
+        name = configured_pair(pair)
+        if name is None:
+            return error_page("Market making", f"pair {pair!r:.40} is not configured", 404)
+        return page_response(pages.pair_page(name, await pair_live(name)))
+
+    @router.get(pages.PAGES_PATH + "/{pair}/live", response_class=HTMLResponse, include_in_schema=False)
+    async def pair_page_live(pair: str) -> HTMLResponse:
+        name = configured_pair(pair)
+        if name is None:
+            return fragment_response(f'<p class="note">pair {pages.esc(pair[:40])} is not configured</p>', 404)
+        return fragment_response(await pair_live(name))
 
     return router
 

@@ -1,7 +1,10 @@
-"""The operator page ``/debug/mm`` as HTML text (pure: a function of the data given).
+"""The market-making operator pages as HTML text (pure: functions of the data given).
 
-One self-contained document: inline CSS, no scripts, no external assets (served with a
-Content-Security-Policy that forbids them). Per pair: the quotes as a ladder (asks, then
+``/pages/mm`` and ``/pages/mm/{pair}`` (at the end of this module) show what the market makers
+hold in memory, live: both quote ladders, position and PnL, recent fills. ``/debug/mm`` shows
+what they last wrote to Redis, and works while they are stopped: one self-contained
+document, inline CSS, no scripts, no external assets (served with a Content-Security-Policy
+that forbids them). Per pair: the quotes as a ladder (asks, then
 the top of the book when known, then bids, highest price first), position and PnL when the
 status carries them, the counters, and the ages of the state and of the book quoted from.
 Every piece of text that comes from data is escaped: the Redis keys can be written by
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import html
 import math
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -19,7 +23,10 @@ from typing import Any
 
 import attrs
 
+from actors.marketmaker.fills import MarketMakerView
 from actors.marketmaker.ladders import Book
+from actors.marketmaker.refresh import LiveOrder
+from engine.pages import live_region, page_document
 
 REFRESH_S = 5
 STALE_AGE_MS = 5_000  # a book or a state older than this is shown as a warning
@@ -174,3 +181,124 @@ def render_page(pairs: Sequence[PairView], now_ms: int, notes: Sequence[str] = (
         parts.append('<p class="muted">no pair configured</p>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- live pages (/pages/mm)
+# Rendered from the actors' own in-memory views (``actors.marketmaker.fills.MarketMakerView``),
+# as live regions of ``engine.pages`` pages that re-fetch them every LIVE_INTERVAL_MS.
+
+PAGES_PATH = "/pages/mm"
+LIVE_INTERVAL_MS = 1000
+LADDERS = ("near", "far")
+
+
+def pair_url(pair: str) -> str:
+    return f"{PAGES_PATH}/{quote_path(pair)}"
+
+
+def quote_path(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def _bps(price: Decimal, mid: Decimal | None) -> str:
+    return "-" if mid is None or mid == 0 else f"{float((price - mid) / mid * 10_000):+.1f}"
+
+
+def _ladder_table(ladder: str, quotes: Sequence[LiveOrder], book: Book | None) -> str:
+    mid = book.mid if book is not None else None
+    mine = [q for q in quotes if q.ladder == ladder]
+    asks = sorted((q for q in mine if q.side == "SELL"), key=lambda q: (-q.price, q.client_id))
+    bids = sorted((q for q in mine if q.side != "SELL"), key=lambda q: (-q.price, q.client_id))
+
+    def row(order: LiveOrder) -> str:
+        css = "sell" if order.side == "SELL" else "buy"
+        return (f'<tr class="{css}" data-client-id="{esc(order.client_id)}"><td class="l side {css}">'
+                f'{esc(order.side)}</td><td class="price">{esc(order.price)}</td><td>{esc(order.qty)}</td>'
+                f'<td>{_bps(order.price, mid)}</td><td class="l">{esc(order.client_id)}</td>'
+                f'<td class="l">{esc(order.order_id)}</td></tr>')
+
+    middle = (f'<tr class="mid"><td class="l">book</td><td colspan="5" class="l">bid {esc(book.best_bid)} / ask '
+              f'{esc(book.best_ask)}, mid {esc(mid)}</td></tr>' if book is not None else "")
+    body = "".join(row(q) for q in asks) + middle + "".join(row(q) for q in bids)
+    return (f'<div><h3>{esc(ladder)} ladder: {len(asks)} asks, {len(bids)} bids</h3>'
+            f'<table id="{esc(ladder)}-ladder"><thead><tr><th class="l">side</th><th>price</th><th>qty</th>'
+            f'<th>from mid (bps)</th><th class="l">client id</th><th class="l">order id</th></tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _fills_table(view: MarketMakerView) -> str:
+    if not view.fills_reported:
+        return ('<p class="muted">this venue does not report fills to the market maker: they show in the '
+                'position only</p>')
+    if not view.fills:
+        return '<p class="muted" id="no-fills">none since the market maker started</p>'
+    rows = "".join(
+        f'<tr class="{"sell" if f.side == "SELL" else "buy"}"><td class="l">{fmt_time(f.ts_ms)}</td>'
+        f'<td class="l side {"sell" if f.side == "SELL" else "buy"}">{esc(f.side)}</td><td>{esc(f.price)}</td>'
+        f'<td>{esc(f.qty)}</td><td>{"-" if f.fee is None else esc(f.fee)}</td><td class="l">{esc(f.ladder or "-")}</td>'
+        f'<td class="l">{esc(f.client_id)}</td></tr>' for f in view.fills)
+    return ('<table id="fills"><thead><tr><th class="l">time (UTC)</th><th class="l">side</th><th>price</th>'
+            '<th>qty</th><th>fee</th><th class="l">ladder</th><th class="l">client id</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
+def render_pair_live(view: MarketMakerView, now_ms: int) -> str:
+    """One pair's live region: book, position and PnL, counters, both quote ladders, recent fills."""
+    book = view.book
+    book_text = (f"bid {esc(book.best_bid)} / ask {esc(book.best_ask)}, {fmt_age(now_ms - book.ts_ms)} old"
+                 if book is not None else "none yet")
+    stale = ' <span class="stale">stale: near quotes pulled</span>' if view.book_stale else ""
+    position = "unknown" if view.position is None else esc(view.position)
+    parts = [
+        '<div class="facts">',
+        f"<span>venue <b>{esc(view.venue)}</b></span>",
+        f'<span>book <b id="book">{book_text}</b>{stale}</span>',
+        f'<span>position <b id="position">{position}</b> (limit ±{esc(view.max_position)})</span>',
+        f'<span>realised PnL <b id="realised-pnl">{esc(view.realised_pnl) if view.realised_pnl else "-"}</b></span>',
+        f'<span>unrealised PnL <b>{esc(view.unrealised_pnl) if view.unrealised_pnl else "-"}</b></span>',
+        f'<span>fills <b id="fills-total">{view.fills_total}</b> (bought {esc(view.bought_qty)}, sold '
+        f"{esc(view.sold_qty)})</span>",
+        "</div>",
+        _kv_table(list(view.counters)),
+        f'<h2>Quotes: <span id="quote-count">{len(view.quotes)}</span> open</h2>',
+        '<div class="ladders">', *(_ladder_table(ladder, view.quotes, book) for ladder in LADDERS), "</div>",
+        f"<h2>Recent fills: {len(view.fills)} shown, newest first</h2>",
+        _fills_table(view),
+    ]
+    return "\n".join(parts)
+
+
+def render_pairs_live(pairs: Sequence[tuple[str, MarketMakerView | None, str | None]], now_ms: int) -> str:
+    """Every pair in one table: (pair, its view or None, why there is none)."""
+    if not pairs:
+        return '<p class="muted">no pair configured</p>'
+    rows = []
+    for pair, view, problem in pairs:
+        link = f'<a href="{esc(pair_url(pair))}">{esc(pair)}</a>'
+        if view is None:
+            rows.append(f'<tr data-pair="{esc(pair)}"><td class="l">{link}</td>'
+                        f'<td class="l note" colspan="6">{esc(problem)}</td></tr>')
+            continue
+        near = sum(1 for q in view.quotes if q.ladder == "near")
+        rows.append(f'<tr data-pair="{esc(pair)}"><td class="l">{link}</td><td class="l">{esc(view.venue)}</td>'
+                    f'<td>{near} near, {len(view.quotes) - near} far</td>'
+                    f'<td>{"unknown" if view.position is None else esc(view.position)}</td>'
+                    f'<td>{esc(view.realised_pnl) if view.realised_pnl else "-"}</td><td>{view.fills_total}</td>'
+                    f'<td class="l">{"stale" if view.book_stale else "fresh"}'
+                    f'{", " + fmt_age(now_ms - view.book.ts_ms) + " old" if view.book is not None else ""}</td></tr>')
+    return ('<table id="pairs"><thead><tr><th class="l">pair</th><th class="l">venue</th><th>quotes</th>'
+            '<th>position</th><th>realised PnL</th><th>fills</th><th class="l">book</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
+def pairs_page(inner: str) -> str:
+    body = ('<p class="muted">from the market makers themselves; <a href="/debug/mm">/debug/mm</a> shows the state '
+            "they last wrote to Redis</p>"
+            + live_region(f"{PAGES_PATH}/live", inner, interval_ms=LIVE_INTERVAL_MS, element_id="pairs-live"))
+    return page_document("Market making", body)
+
+
+def pair_page(pair: str, inner: str) -> str:
+    body = (f'<p><a href="{PAGES_PATH}">all pairs</a></p>'
+            + live_region(f"{pair_url(pair)}/live", inner, interval_ms=LIVE_INTERVAL_MS, element_id="pair-live"))
+    return page_document(f"Market making: {pair}", body)

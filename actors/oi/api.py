@@ -18,7 +18,8 @@
 - WebSocket ``/ws``: every alert on ``ALERT_TOPIC`` as an ``open_interest_alert`` event,
   optionally of one symbol; a slow client loses its oldest pending alerts, it never slows
   the AlertActor (``DROP_OLDEST``).
-- ``GET /debug/open-interest``: ``actors.oi.page``.
+- ``GET /debug/open-interest``: ``actors.oi.page``; ``GET /debug/open-interest/universe`` is its
+  universe section alone, which the page re-fetches (alerts reach it over ``/ws``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from actors.oi.page import render_page
+from actors.oi.page import UNIVERSE_PATH, render_page, render_universe
 from actors.oi.payloads import (
     SYMBOL_RE,
     IngestError,
@@ -49,6 +50,7 @@ from actors.oi.topics import ALERT_TOPIC, EXCHANGE_INFO_ASK, SAMPLES_TOPIC, UNIV
 from engine import keys
 from engine.actor import ActorContext
 from engine.bus import Overflow
+from engine.pages import PAGES_TAG
 from engine.requests import NoReply, ask
 from engine.ws import CLIENT_GONE, WS_POLICY_VIOLATION, serve_push
 from engine.store_wire import StoreUnavailable
@@ -62,7 +64,9 @@ WS_QUEUE_ALERTS = 256
 PAGE_SYMBOLS = 50  # sparklines for the most liquid symbols only
 PAGE_SAMPLES = 120  # newest samples per sparkline
 PAGE_ALERTS = 50
-PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+PAGE_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 CORS_HEADERS = {"Access-Control-Allow-Origin": "*"}
 CORS_PREFLIGHT_HEADERS = {**CORS_HEADERS, "Access-Control-Allow-Methods": "GET, OPTIONS",
@@ -337,9 +341,9 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
             return
         await serve_push(websocket, ctx.stopping, lambda: _forward_alerts(ctx, websocket, symbol))
 
-    @router.get("/debug/open-interest", response_class=HTMLResponse,
-                summary="Operator page: the universe, recent OI per symbol, recent alerts")
-    async def debug_page() -> HTMLResponse:
+    async def universe_section() -> tuple[UniverseView | None, dict[str, list[Sample]], list[str]]:
+        """The universe (asked of the LiquidityActor), recent samples of its most liquid symbols
+        (from their Redis streams, as this page always read them) and the problems met."""
         notes: list[str] = []
         try:
             view: UniverseView | None = await ask(ctx.bus, UNIVERSE_ASK, None, timeout_s)
@@ -366,15 +370,27 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
         async with trio.open_nursery() as nursery:  # the store's read limiter bounds the threads
             for symbol in charted:
                 nursery.start_soon(fetch, symbol)
+        if failures:
+            notes.append(f"redis unavailable: {failures[0]}")
+        return view, {s: series[s] for s in charted if s in series}, notes
+
+    @router.get("/debug/open-interest", response_class=HTMLResponse, tags=[PAGES_TAG],
+                summary="Open interest: the universe, recent OI per symbol, alerts as they arrive")
+    async def debug_page() -> HTMLResponse:
+        view, series, notes = await universe_section()
         alerts: list[dict[str, Any]] = []
         try:
             alerts = stream_alerts(await ctx.store.xrevrange(keys.OI_ALERTS, PAGE_ALERTS), None, PAGE_ALERTS, log)
         except StoreUnavailable as error:
-            failures.append(str(error))
-        if failures:
-            notes.append(f"redis unavailable: {failures[0]}")
-        page = render_page(view, {s: series[s] for s in charted if s in series}, alerts, ctx.clock.time_ms(), notes)
-        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"})
+            if not any(note.startswith("redis unavailable") for note in notes):
+                notes.append(f"redis unavailable: {error}")
+        page = render_page(view, series, alerts, ctx.clock.time_ms(), notes)
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    @router.get(UNIVERSE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def debug_page_universe() -> HTMLResponse:
+        view, series, notes = await universe_section()
+        return HTMLResponse(render_universe(view, series, notes), headers=PAGE_HEADERS)
 
     return router
 

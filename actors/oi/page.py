@@ -1,14 +1,19 @@
 """The operator page ``/debug/open-interest`` as HTML text (pure: a function of the data given).
 
-One self-contained document: inline CSS and inline SVG sparklines, no scripts, no external
-assets (the API serves it with a Content-Security-Policy that forbids them anyway). Every
-piece of text that comes from data is escaped, including the fields of alerts read back
-from Redis, which another writer could have filled with anything.
+One document: inline CSS and inline SVG sparklines, no inline code and no external assets
+(the API serves it with a Content-Security-Policy that allows scripts and connections to
+the engine only). It stays live through the engine's ``/static/live.js``: the universe
+section is a live region re-fetched from ``UNIVERSE_PATH`` every ``REFRESH_S``, and each
+alert ``/ws`` pushes becomes the first row of the alerts table as it arrives (built with
+textContent, in the formats ``ALERT_COLUMNS`` names, the same as the rows rendered here).
+Every piece of text that comes from data is escaped, including the fields of alerts read
+back from Redis, which another writer could have filled with anything.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -19,6 +24,23 @@ from actors.oi.topics import UniverseView
 
 SPARK_W, SPARK_H, SPARK_PAD = 160, 32, 2
 REFRESH_S = 30
+UNIVERSE_PATH = "/debug/open-interest/universe"
+ALERTS_WS = "/ws"
+ALERTS_ID = "oi-alerts"
+MAX_ALERT_ROWS = 200
+# The alert table's columns as live.js builds pushed rows: the same fields and formats as _alert_rows.
+ALERT_COLUMNS = (
+    {"field": "ts", "format": "time", "class": "l"},
+    {"field": "symbol", "class": "l"},
+    {"field": "direction", "class": "l", "classes": {"UP": "up", "DOWN": "down"}},
+    {"field": "open_interest", "format": "number", "digits": 3},
+    {"field": "baseline_oi", "format": "number", "digits": 3},
+    {"field": "pct_change", "format": "pct"},
+    {"field": "abs_change", "format": "number", "digits": 3},
+    {"field": "oi_usd", "format": "compact"},
+    {"field": "mark_price", "format": "number", "digits": 4},
+    {"field": "window_min", "format": "range", "suffix": " min"},
+)
 
 _STYLE = """
 body{font:13px/1.4 system-ui,sans-serif;margin:1.2em;color:#222;background:#fafafa}
@@ -29,6 +51,10 @@ th{background:#eee}td.l,th.l{text-align:left}
 .up{color:#0a7d2c;font-weight:600}.down{color:#b3261e;font-weight:600}
 .note{color:#b3261e}.muted{color:#888}
 svg{display:block}polyline{fill:none;stroke:#1f5fbf;stroke-width:1.2}circle{fill:#1f5fbf}
+nav{margin-bottom:.8em;color:#555}nav a{margin-right:1em}
+[data-live-status]{font-size:12px;color:#0a7d2c}[data-live-status].bad{color:#b3261e}
+tr.live-new td{background:#fffbe0}
+#oi-universe{max-height:65vh;overflow-y:auto;display:inline-block}
 """
 
 
@@ -154,6 +180,46 @@ def _alert_rows(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     return rows
 
 
+def render_universe(universe: UniverseView | None, series: Mapping[str, Sequence[Sample]],
+                    notes: Sequence[str] = ()) -> str:
+    """The universe section (the live region re-fetched from ``UNIVERSE_PATH``): problems first
+    (a service or Redis unavailable), then the table with a sparkline per charted symbol."""
+    parts = [f'<p class="note">{esc(note)}</p>' for note in notes]
+    if universe is None:
+        parts.append("<h2>Liquid universe</h2><p class=\"note\">unknown (liquidity service unavailable)</p>")
+        return "\n".join(parts)
+    updated = fmt_time(universe.updated_ms) if universe.updated_ms is not None else "never"
+    parts.append(f"<h2>Liquid universe: {len(universe.symbols)} symbols</h2>"
+                 f'<p class="muted">updated {updated}; charts: newest samples of the '
+                 f"{len(series)} most liquid; refreshed every {REFRESH_S} s</p>")
+    if universe.symbols:
+        parts.append('<table id="oi-universe-table"><thead><tr><th class="l">symbol</th><th>24 h volume (USDT)</th>'
+                     '<th>entered at</th><th>open interest</th><th>OI (USDT)</th><th>change</th><th>last sample</th>'
+                     '<th class="l">recent OI</th></tr></thead><tbody>')
+        parts.extend(_universe_rows(universe, series))
+        parts.append("</tbody></table>")
+    else:
+        parts.append('<p class="muted">empty</p>')
+    return "\n".join(parts)
+
+
+def _alerts_section(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The alerts table, always present: live.js puts each pushed alert on top of it."""
+    columns = esc(json.dumps(ALERT_COLUMNS, separators=(",", ":")))
+    label = "Recent alerts: "
+    parts = [f'<h2 data-live-count-of="{ALERTS_ID}" data-live-count-label="{label}">{label}{len(alerts)}</h2>',
+             '<table><thead><tr><th class="l">time (UTC)</th><th class="l">symbol</th>'
+             '<th class="l">direction</th><th>open interest</th><th>baseline</th><th>change</th>'
+             '<th>abs change</th><th>OI (USDT)</th><th>mark price</th><th>window</th></tr></thead>',
+             f'<tbody id="{ALERTS_ID}" data-live-rows="{ALERTS_WS}" data-live-type="open_interest_alert" '
+             f'data-live-max="{MAX_ALERT_ROWS}" data-live-columns="{columns}">']
+    parts.extend(_alert_rows(alerts))
+    if not alerts:
+        parts.append(f'<tr data-live-placeholder><td class="l muted" colspan="{len(ALERT_COLUMNS)}">none yet</td></tr>')
+    parts.append("</tbody></table>")
+    return parts
+
+
 def render_page(universe: UniverseView | None, series: Mapping[str, Sequence[Sample]],
                 alerts: Sequence[Mapping[str, Any]], now_ms: int, notes: Sequence[str] = ()) -> str:
     """The whole page.
@@ -164,38 +230,16 @@ def render_page(universe: UniverseView | None, series: Mapping[str, Sequence[Sam
     - ``alerts``: recent alert documents (``alert_to_json`` shape), newest first;
     - ``notes``: problems to show at the top (a service or Redis unavailable).
     """
+    universe_html = render_universe(universe, series, notes)
     parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-             f'<meta http-equiv="refresh" content="{REFRESH_S}">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>Open interest surveillance</title><style>{_STYLE}</style></head><body>",
+             f"<title>Open interest surveillance</title><style>{_STYLE}</style>",
+             '<script src="/static/live.js" defer></script></head><body>',
+             '<nav><a href="/">Engine home</a><span data-live-status>live updates starting</span></nav>',
              "<h1>Open interest surveillance</h1>",
-             f'<p class="muted">rendered {fmt_time(now_ms)} UTC; refreshes every {REFRESH_S} s</p>']
-    parts.extend(f'<p class="note">{esc(note)}</p>' for note in notes)
-
-    if universe is None:
-        parts.append("<h2>Liquid universe</h2><p class=\"note\">unknown (liquidity service unavailable)</p>")
-    else:
-        updated = fmt_time(universe.updated_ms) if universe.updated_ms is not None else "never"
-        parts.append(f"<h2>Liquid universe: {len(universe.symbols)} symbols</h2>"
-                     f'<p class="muted">updated {updated}; charts: newest samples of the '
-                     f"{len(series)} most liquid</p>")
-        if universe.symbols:
-            parts.append('<table><thead><tr><th class="l">symbol</th><th>24 h volume (USDT)</th><th>entered at</th>'
-                         '<th>open interest</th><th>OI (USDT)</th><th>change</th><th>last sample</th>'
-                         '<th class="l">recent OI</th></tr></thead><tbody>')
-            parts.extend(_universe_rows(universe, series))
-            parts.append("</tbody></table>")
-        else:
-            parts.append('<p class="muted">empty</p>')
-
-    parts.append(f"<h2>Recent alerts: {len(alerts)}</h2>")
-    if alerts:
-        parts.append('<table><thead><tr><th class="l">time (UTC)</th><th class="l">symbol</th>'
-                     '<th class="l">direction</th><th>open interest</th><th>baseline</th><th>change</th>'
-                     '<th>abs change</th><th>OI (USDT)</th><th>mark price</th><th>window</th></tr></thead><tbody>')
-        parts.extend(_alert_rows(alerts))
-        parts.append("</tbody></table>")
-    else:
-        parts.append('<p class="muted">none</p>')
+             f'<p class="muted">rendered {fmt_time(now_ms)} UTC; alerts appear as they are raised</p>',
+             f'<div id="oi-universe" data-live-src="{UNIVERSE_PATH}" data-live-interval-ms="{REFRESH_S * 1000}">'
+             f"{universe_html}</div>"]
+    parts.extend(_alerts_section(alerts))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -3,7 +3,8 @@
 Never calls Dhan and never reads the actor's state directly: every answer is an ``ask`` on
 the topics of ``actors.optionchain.topics`` (so a stopped chain service is a 503, not a
 hang), and the WebSocket forwards ``UPDATES_TOPIC``. Chain documents travel as the JSON
-text the actor wrote; they are spliced into responses, never parsed and re-serialised.
+text the actor wrote; they are spliced into responses, never parsed and re-serialised
+(only the operator pages, ``actors.optionchain.page``, parse them to render a table).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from actors.optionchain import page
 from actors.optionchain.chain import check_expiry
 from actors.optionchain.topics import (
     GET_TOPIC,
@@ -25,6 +27,7 @@ from actors.optionchain.topics import (
 )
 from engine.actor import ActorContext
 from engine.bus import Overflow
+from engine.pages import PAGES_TAG, error_page, fragment_response, page_response
 from engine.requests import NoReply, ask
 from engine.ws import CLIENT_GONE, WS_POLICY_VIOLATION, serve_push
 
@@ -67,13 +70,22 @@ def _expiry(value: str | None, required: bool) -> str | None:
         raise BadInput(str(error)) from None
 
 
+def _around(value: str | None) -> int:
+    """How many strikes either side of the ATM a page shows: 1..MAX_AROUND, default DEFAULT_AROUND."""
+    if value is None:
+        return page.DEFAULT_AROUND
+    if not value.isdigit() or not 1 <= int(value) <= page.MAX_AROUND:
+        raise BadInput(f"around must be an integer in [1, {page.MAX_AROUND}], got {value!r:.40}")
+    return int(value)
+
+
 def _refresh_target(body: bytes) -> str | None:
     """Empty body: every underlying; else exactly ``{"underlying": "<name>"}``."""
     if not body.strip():
         return None
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON or UTF-8; nested deeper than the parser goes
         raise BadInput("body must be empty or JSON {\"underlying\": \"<name>\"}") from None
     if not isinstance(parsed, dict):
         raise BadInput("body must be a JSON object {\"underlying\": \"<name>\"}")
@@ -132,7 +144,8 @@ async def _forward_updates(ctx: ActorContext, websocket: WebSocket, wanted: Call
 
 def optionchain_router(ctx: ActorContext, require_admin: Callable[[Request], None],
                        timeout_s: float = 2.0) -> APIRouter:
-    """GET /optionchain/live, GET /optionchain/chains, POST /admin/optionchain/refresh, WS /ws/optionchain."""
+    """GET /optionchain/live, GET /optionchain/chains, POST /admin/optionchain/refresh, WS /ws/optionchain,
+    and the operator pages GET /pages/optionchain (+ /pages/optionchain/live, their live region)."""
     router = APIRouter()
 
     @router.get("/optionchain/live", summary="The cached chain of one underlying and expiry (as the actor wrote it)")
@@ -174,6 +187,52 @@ def optionchain_router(ctx: ActorContext, require_admin: Callable[[Request], Non
         except NoReply as error:
             return _unavailable(error)
         return JSONResponse(answer.to_json(), status_code=_refresh_status(answer))
+
+    async def page_content(underlying: str | None, expiry: str | None, around: int) -> str:
+        """A page's live region: the chain list, or one chain (a note when it is not there)."""
+        try:
+            if underlying is None and expiry is None:
+                listing = await ask(ctx.bus, LIST_TOPIC, None, timeout_s)
+                return page.render_chain_list([c for c in listing if isinstance(c, dict)])
+            name, date = _underlying(underlying, required=True), _expiry(expiry, required=True)
+            document = await ask(ctx.bus, GET_TOPIC, (name, date), timeout_s)
+        except NoReply as error:
+            return page.notes_html([f"option chain service unavailable: {error}"])
+        if document is None:
+            return page.notes_html([f"no chain {name} {date} in the cache (not built yet, or not configured)"])
+        try:
+            parsed = json.loads(document)
+        except ValueError as error:
+            return page.notes_html([f"the cached chain is not JSON: {error}"])
+        return page.render_chain(parsed if isinstance(parsed, dict) else {}, around)
+
+    @router.get(page.PAGE_PATH, response_class=HTMLResponse, tags=[PAGES_TAG],
+                summary="Option chains: the strikes around the ATM, calls and puts, live")
+    async def chain_page(underlying: str | None = Query(None, description="e.g. NIFTY; omit for the list"),
+                         expiry: str | None = Query(None, description="YYYY-MM-DD"),
+                         around: str | None = Query(None, description="strikes either side of the ATM")
+                         ) -> HTMLResponse:
+        try:
+            width = _around(around)
+            if underlying is None and expiry is None:
+                return page_response(page.list_page(await page_content(None, None, width)))
+            name, date = _underlying(underlying, required=True), _expiry(expiry, required=True)
+        except BadInput as error:
+            return error_page("Option chain", str(error), 400)
+        assert name is not None and date is not None
+        return page_response(page.chain_page(name, date, width, await page_content(name, date, width)))
+
+    @router.get(page.LIVE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def chain_page_live(underlying: str | None = Query(None), expiry: str | None = Query(None),
+                              around: str | None = Query(None)) -> HTMLResponse:
+        try:
+            width = _around(around)
+        except BadInput as error:
+            return fragment_response(page.notes_html([str(error)]), 400)
+        try:
+            return fragment_response(await page_content(underlying, expiry, width))
+        except BadInput as error:
+            return fragment_response(page.notes_html([str(error)]), 400)
 
     @router.websocket("/ws/optionchain")
     async def updates(websocket: WebSocket) -> None:

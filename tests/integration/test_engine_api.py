@@ -11,8 +11,12 @@ import httpx
 import redis as redis_py
 import trio
 
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
 from engine.actor import ChildSpec, Restart
 from engine.config import load_config
+from engine.pages import PAGE_CSP, PAGES_TAG
 from engine.supervisor import EXIT_ESCALATED
 from engine.runtime import run_engine
 from tests.integration.api_support import with_engine
@@ -58,6 +62,32 @@ async def test_health_metrics_and_docs(tmp_path: Path, redis_url: str) -> None:
         assert (await client.get("/docs")).status_code == 200
 
     assert await with_engine(_config(tmp_path, redis_url), body) == 0
+
+
+async def test_home_page_shows_health_and_links_tagged_pages(tmp_path: Path, redis_url: str) -> None:
+    """``/`` renders /health's actors and links every page a router tags (here a capability's stand-in)."""
+    def pages(ctx: Any, require_admin: Any) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/pages/things", response_class=HTMLResponse, tags=[PAGES_TAG], summary="Things <live>")
+        async def things() -> HTMLResponse:
+            return HTMLResponse("<p>things</p>")
+
+        return router
+
+    async def body(client: httpx.AsyncClient) -> None:
+        await _wait_health(client, lambda b: b["status"] == "ok")
+        home = await client.get("/")
+        assert home.status_code == 200 and home.headers["content-security-policy"] == PAGE_CSP
+        assert '<a href="/pages/things">Things &lt;live&gt;</a>' in home.text
+        assert '<tr data-actor="heartbeat">' in home.text and '<tr data-actor="api">' in home.text
+        live = await client.get("/pages/home/live")
+        assert live.status_code == 200 and '<table id="actors">' in live.text and "<html" not in live.text
+        script = await client.get("/static/live.js")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+        assert (await client.get("/static/missing.js")).status_code == 404
+
+    assert await with_engine(_config(tmp_path, redis_url), body, routers=(pages,)) == 0
 
 
 async def test_admin_requires_bearer_token_when_set(tmp_path: Path, redis_url: str) -> None:

@@ -171,3 +171,45 @@ def test_next_run_is_the_next_0800_utc(now: str, expected: str) -> None:
         return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
 
     assert next_run_s(ts(now), "08:00") == ts(expected)
+
+
+async def test_view_answers_the_last_listing_and_the_last_attempt(redis_url: str, reader: Any) -> None:
+    """VIEW_TOPIC: what the operator page shows and draws, from the actor's memory."""
+    from actors.instruments.actor import REGENERATE_TOPIC, VIEW_TOPIC
+    from actors.instruments.names import names_for
+    from actors.instruments.page import ladder_picture, listed_ladder
+    from engine.requests import ask
+
+    _seed_svi(reader, ("BTC",))
+    async with trio.open_nursery() as nursery:
+        ctx = await _context(nursery, redis_url)
+        actor = _actor(("BTC", "ARB"), ctx)
+        nursery.start_soon(actor.run, ctx)
+        while ctx.bus.subscription_count(VIEW_TOPIC) == 0:
+            await trio.sleep(0.01)
+        before = await ask(ctx.bus, VIEW_TOPIC, None, 2.0)
+        assert [(s.market, s.result, s.listing) for s in before] == [("BTC", None, None), ("ARB", None, None)]
+
+        await ask(ctx.bus, REGENERATE_TOPIC, "regenerate", 30.0)
+        btc, arb = await ask(ctx.bus, VIEW_TOPIC, None, 2.0)
+        assert btc.result.ok and btc.listing is not None and btc.attempt_ms is not None
+        assert btc.listing.updated_ms == int(reader.get(keys.instruments_updated_at("BTC")))
+        assert btc.listing.forward == PRICES["BTC"]
+        assert btc.listing.plan.names <= reader.smembers(keys.instruments("BTC"))
+        for outcome in btc.listing.plan.maturities:  # drawn again from the listing's inputs: the same strikes
+            ladder = listed_ladder(btc.listing, outcome.code)
+            assert ladder is not None and tuple(names_for("BTC", outcome.code, ladder.strikes)) == outcome.names
+        picture = ladder_picture(btc.listing, btc.listing.plan.maturities[0].code)
+        assert picture is not None and picture.startswith(b"\x89PNG\r\n\x1a\n")
+        # no ARB smiles were seeded: the update ran (updated_at written) and listed no maturity, each saying why
+        assert not arb.result.ok and arb.listing is not None
+        assert all("missing" in (m.error or "") for m in arb.listing.plan.maturities)
+
+        reader.delete(*reader.keys("svi:{BTC}:*"))  # the next run lists nothing: the view says so, as Redis does
+        await ask(ctx.bus, REGENERATE_TOPIC, "regenerate", 30.0)
+        btc_after, _ = await ask(ctx.bus, VIEW_TOPIC, None, 2.0)
+        assert not btc_after.result.ok and btc_after.attempt_ms >= btc.attempt_ms
+        assert btc_after.listing.updated_ms == int(reader.get(keys.instruments_updated_at("BTC")))
+        assert not any(m.ok for m in btc_after.listing.plan.maturities)
+        assert listed_ladder(btc_after.listing, btc.listing.plan.maturities[0].code) is None
+        nursery.cancel_scope.cancel()
