@@ -15,14 +15,10 @@ import trio
 from engine.config import load_config
 from engine.config_schema import ConfigError
 from engine.logs import configure_logging
-from actors.instruments.api import instruments_router
-from actors.instruments.service import instruments_specs
-from actors.marketmaker.api import make_mm_router
-from actors.marketmaker.service import enabled_pairs, mm_plan_lines, mm_specs
-from actors.optionchain.api import optionchain_router
-from actors.optionchain.service import optionchain_plan_lines, optionchain_specs
-from actors.oi.api import oi_router
-from actors.oi.service import oi_plan_lines, oi_specs
+from actors.marketmaker.service import mm_plan_lines
+from actors.optionchain.service import optionchain_plan_lines
+from actors.oi.service import oi_plan_lines
+from actors.services import service_routers, service_specs
 from adapters.clients import open_venue_clients
 from adapters.sim.actor import sim_plan_lines, sim_specs
 from engine.runtime import EXIT_CONFIG, build_specs, plan_lines, run_engine
@@ -95,18 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         venue_specs = sim_specs(loaded)
-        capability_specs = (instruments_specs(loaded) + optionchain_specs(loaded, not args.check)
-                            + oi_specs(loaded) + mm_specs(loaded, not args.check))
+        capability_specs = service_specs(loaded, require_credentials=not args.check)
     except ConfigError as error:
         print(error.one_line(), file=sys.stderr)
         return EXIT_CONFIG
-    routers = [instruments_router] if loaded.engine.instruments.enabled else []
-    if loaded.engine.optionchain.enabled:
-        routers.append(optionchain_router)
-    if loaded.engine.oi.enabled:
-        routers.append(oi_router)
-    if enabled_pairs(loaded):
-        routers.append(make_mm_router(tuple(pair.symbol for pair in enabled_pairs(loaded))))
+    routers = service_routers(loaded)
     if args.check:
         specs = build_specs(loaded, lambda: [], venue_specs=venue_specs, extra_specs=capability_specs)
         print("\n".join(plan_lines(loaded, specs) + optionchain_plan_lines(loaded) + oi_plan_lines(loaded)

@@ -36,17 +36,14 @@ import httpx
 import redis as redis_py
 import trio
 
-from actors.instruments.api import instruments_router
 from actors.instruments.service import instruments_specs
-from actors.marketmaker.api import make_mm_router
-from actors.marketmaker.service import enabled_pairs, mm_specs
-from actors.oi.api import oi_router
+from actors.marketmaker.service import mm_specs
 from actors.oi.records import alert_text
 from actors.oi.service import oi_specs
 from actors.oi.topics import ALERT_TOPIC
 from actors.optionchain.actor import FEED_TOPIC
-from actors.optionchain.api import optionchain_router
 from actors.optionchain.service import check_optionchain, optionchain_specs
+from actors.services import service_routers
 from adapters.clients import open_venue_clients
 from adapters.sim.actor import SimVenuesActor, sim_credentials
 from engine.actor import ActorContext, ChildSpec, Restart
@@ -287,8 +284,7 @@ class EngineRig:
         probe = ChildSpec("chaos_probe", lambda: self.probe, restart=Restart.PERMANENT)  # first: sees every alert
         capability_specs = ([probe] + instruments_specs(loaded) + chain_specs + oi_specs(loaded)
                             + mm_specs(loaded, environ=environ))
-        routers = [instruments_router, optionchain_router, oi_router,
-                   make_mm_router(tuple(pair.symbol for pair in enabled_pairs(loaded)))]
+        routers = service_routers(loaded)
         return venue_specs, capability_specs, routers
 
     async def _serve(self, environ: dict[str, str]) -> None:

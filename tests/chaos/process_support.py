@@ -20,14 +20,7 @@ import attrs
 import trio
 
 import run
-from actors.instruments.api import instruments_router
-from actors.instruments.service import instruments_specs
-from actors.marketmaker.api import make_mm_router
-from actors.marketmaker.service import enabled_pairs, mm_specs
-from actors.oi.api import oi_router
-from actors.oi.service import oi_specs
-from actors.optionchain.api import optionchain_router
-from actors.optionchain.service import optionchain_specs
+from actors.services import service_routers, service_specs
 from adapters.dhan.codec import DecodeStats
 from adapters.sim.actor import sim_specs
 from engine.actor import ChildSpec
@@ -154,18 +147,6 @@ class _CountingDhan:
         return getattr(self.client, name)
 
 
-def engine_routers(loaded: LoadedConfig) -> list[Any]:
-    """The routers ``run.py`` mounts for ``loaded``."""
-    routers: list[Any] = [instruments_router] if loaded.engine.instruments.enabled else []
-    if loaded.engine.optionchain.enabled:
-        routers.append(optionchain_router)
-    if loaded.engine.oi.enabled:
-        routers.append(oi_router)
-    if enabled_pairs(loaded):
-        routers.append(make_mm_router(tuple(pair.symbol for pair in enabled_pairs(loaded))))
-    return routers
-
-
 @attrs.define(eq=False)
 class ThreadedEngine:
     """``run_engine`` wired as ``run.py`` wires it (the simulated venues first, every capability,
@@ -238,10 +219,10 @@ class ThreadedEngine:
         self._token, self._stop = trio.lowlevel.current_trio_token(), trio.Event()
         try:
             venue_specs = sim_specs(loaded)  # first: it sets the simulator's credentials where unset
-            specs = instruments_specs(loaded) + optionchain_specs(loaded) + oi_specs(loaded) + mm_specs(loaded)
+            specs = service_specs(loaded)
             self.exit_code = await run_engine(
                 loaded, venue_specs=[self._tapped(s) for s in venue_specs],
-                extra_specs=[self._tapped(s) for s in specs], routers=engine_routers(loaded),
+                extra_specs=[self._tapped(s) for s in specs], routers=service_routers(loaded),
                 venue_clients=self._venue_clients, on_listening=self._on_listening, handle_signals=False,
                 stop_event=self._stop)
         except BaseException as error:  # noqa: BLE001 - handed to the test thread
