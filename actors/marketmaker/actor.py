@@ -10,8 +10,9 @@ cancelled), at every round, and after every error or unknown outcome; an error c
 pair's near orders; a far round that fails part-way rolls back what it placed. On shutdown
 (and on an escalation, which stops the engine) every order of the pair is cancelled within a
 bounded time and whatever remains is reported. State for operators and restarts goes to
-``mm:{pair}:orders`` and ``mm:{pair}:status``; the operator pages ask the actor itself for a
-``MarketMakerView`` (quotes, position, the fills the venue reported: ``actors.marketmaker.fills``).
+``mm:{pair}:orders`` and ``mm:{pair}:status``; the API and the operator pages ask the actor itself
+for a ``MarketMakerView`` (quotes, position, the fills the venue reported, and the state texts it
+would write now: ``actors.marketmaker.fills``), so they answer while Redis is down.
 
 The venue is anything with the order methods of ``adapters.binance.signed.BinanceSigned``
 (``place_batch``, ``cancel_batch``, ``cancel_all``, ``open_orders``) and ``position(symbol)``;
@@ -143,8 +144,9 @@ class MarketMakerActor:
                 request.answer(self.view(ctx, venue))
 
     def view(self, ctx: Any, venue: Any) -> MarketMakerView:
-        """This moment's quotes, position, PnL and fills (synchronous: one consistent picture)."""
+        """This moment's quotes, position, PnL, fills and state texts (synchronous: one consistent picture)."""
         pnl = self._pnl(venue, self.book)
+        status_text, order_fields = self.state_texts(ctx, venue)
         return MarketMakerView(
             pair=self.symbol, venue=self.params.venue, ts_ms=ctx.clock.time_ms(), book=self.book,
             book_stale=self._book_fresh(ctx) is None, quotes=tuple(self.live.values()), position=self.position,
@@ -154,7 +156,8 @@ class MarketMakerActor:
             fills_reported=getattr(venue, "on_book", None) is not None,
             counters=(("rounds", self.rounds), ("placed", self.placed), ("cancelled", self.cancelled),
                       ("rejected", self.rejected), ("pulls", self.pulls), ("rollbacks", self.rollbacks),
-                      ("errors", self.errors)))
+                      ("errors", self.errors)),
+            status_text=status_text, order_fields=tuple(order_fields.items()))
 
     # ------------------------------------------------------------------ the loop
     async def _quote(self, ctx: Any, venue: Any, log: Any, nursery: trio.Nursery) -> None:
@@ -358,15 +361,13 @@ class MarketMakerActor:
         except Exception:  # a symbol the venue does not know yet: nothing to report
             return {}
 
-    def _write_state(self, ctx: Any, venue: Any) -> None:
+    def state_texts(self, ctx: Any, venue: Any) -> tuple[str, dict[str, str]]:
+        """(``mm:{pair}:status`` text, ``mm:{pair}:orders`` fields) of this moment: what is written
+        for operators and restarts, and what ``GET /api/mm`` answers from the actor's view."""
         orders = {cid: json.dumps({"side": o.side, "price": str(o.price), "qty": str(o.qty), "ladder": o.ladder,
                                    "order_id": o.order_id}) for cid, o in sorted(self.live.items())}
-        batch = ctx.store.atomic()
-        batch.delete(keys.mm_orders(self.symbol))
-        if orders:
-            batch.hset(keys.mm_orders(self.symbol), orders)
         book = self.book
-        batch.set(keys.mm_status(self.symbol), json.dumps({
+        status = json.dumps({
             "pair": self.symbol, "venue": self.params.venue, "ts": ctx.clock.time_ms(), "rounds": self.rounds,
             "live_orders": len(self.live), "placed": self.placed, "cancelled": self.cancelled,
             "rejected": self.rejected, "pulls": self.pulls, "rollbacks": self.rollbacks, "errors": self.errors,
@@ -374,5 +375,14 @@ class MarketMakerActor:
             "remaining_after_stop": self.remaining_after_stop,
             "position": None if self.position is None else str(self.position),
             **self._pnl(venue, book),
-        }))
+        })
+        return status, orders
+
+    def _write_state(self, ctx: Any, venue: Any) -> None:
+        status, orders = self.state_texts(ctx, venue)
+        batch = ctx.store.atomic()
+        batch.delete(keys.mm_orders(self.symbol))
+        if orders:
+            batch.hset(keys.mm_orders(self.symbol), orders)
+        batch.set(keys.mm_status(self.symbol), status)
         ctx.store.submit(batch)

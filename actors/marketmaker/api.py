@@ -1,24 +1,29 @@
-"""The market-making HTTP API and its operator page, read from Redis.
+"""The market-making HTTP API and its operator pages, answered from the market makers' memory.
 
 The market makers keep their state where operators and restarts find it:
 ``mm:{PAIR}:status`` (a JSON document) and ``mm:{PAIR}:orders`` (a hash: client order id ->
-JSON order), written together in one MULTI. The API reads both in one MULTI too (the keys
-share a hash tag), so an answer never mixes two rounds. It never calls a venue and never
-asks the actors: a stopped or restarting market maker still shows its last state.
+JSON order), written together in one MULTI. The API asks each market maker over the bus for
+its view (``actors.marketmaker.fills.MarketMakerView``), which carries the same two texts as
+of this moment, so it keeps answering while Redis is down. For a market maker that does not
+answer (stopped, restarting, not started yet) it reads the keys instead, both in one MULTI
+(they share a hash tag), so that answer never mixes two rounds: its last written state. It
+never calls a venue.
 
 - ``GET /api/mm``: ``{"pairs": [{"pair", "status", "book_age_ms"}, ...]}`` for every
-  configured pair, in config order.
+  configured pair, in config order; a pair whose market maker does not answer while Redis
+  does not either is listed with ``"status": null`` and a ``"problems"`` entry saying so.
 - ``GET /api/mm/{pair}``: ``{"pair", "status", "orders", "book_age_ms"}``; ``status`` is the
   actor's document (``null`` before its first write), ``orders`` the open quotes
   (``{"client_id", "side", "price", "qty", "ladder", "order_id"}``, prices and quantities as
   the exact decimal strings written), asks then bids, highest price first. 404 for a pair that
-  is not configured, 503 when Redis does not answer.
+  is not configured, 503 when the market maker does not answer and Redis does not either.
 - ``GET /debug/mm``: ``actors.marketmaker.page``: quotes, counters and book age per pair, with
-  the top of the book when ``orderbook:binance:{PAIR}`` holds one.
+  the top of the book the market maker holds (for one not answering: as last written, with
+  ``orderbook:binance:{PAIR}`` when it holds one).
 
 The live operator pages ``GET /pages/mm`` and ``GET /pages/mm/{pair}`` (with ``/live``, their
-live regions) are the exception: they ask each market maker for its in-memory view (quotes,
-position, fills: ``actors.marketmaker.fills``) over the bus, and say so when one does not answer.
+live regions) show more of the same view (position, fills), and say so when a market maker
+does not answer.
 
 ``book_age_ms`` is the age of the book the pair last quoted from (``now - status.book_ts``),
 ``null`` when unknown. The pair list comes from the configuration (``make_mm_router``), so an
@@ -141,49 +146,54 @@ def mm_router(ctx: ActorContext, require_admin: Callable[[Request], None],
         status_text, order_fields = await ctx.store.call(read)
         return status_text, order_fields or {}
 
-    async def documents() -> list[dict[str, Any]]:
-        out = []
-        for pair in configured:
+    async def state_of(pair: str) -> tuple[dict[str, Any], Book | None]:
+        """The pair's document and the top of its book: from the market maker's memory, or (when it does
+        not answer) as it last wrote them to Redis; StoreUnavailable when neither answers."""
+        _, view, _ = await view_of(pair)
+        if view is not None:
+            document = pair_document(pair, view.status_text, dict(view.order_fields), ctx.clock.time_ms())
+            top = view.book
+        else:
             status_text, order_fields = await read_pair(pair)
             document = pair_document(pair, status_text, order_fields, ctx.clock.time_ms())
-            if "problems" in document:
-                log.warning("mm_state_malformed", pair=pair, problems=document["problems"])
-            out.append(document)
-        return out
+            top = await read_top_of_book(pair)
+        if "problems" in document:
+            log.warning("mm_state_malformed", pair=pair, problems=document["problems"])
+        return document, top
+
+    async def listed(pair: str) -> dict[str, Any]:
+        try:
+            document, _ = await state_of(pair)
+        except StoreUnavailable as error:
+            return {"pair": pair, "status": None, "book_age_ms": None,
+                    "problems": [f"market maker not answering and redis unavailable: {error}"]}
+        return {k: document[k] for k in ("pair", "status", "book_age_ms", "problems") if k in document}
 
     @router.get("/api/mm", summary="Every configured market-making pair with its status")
     async def list_pairs() -> JSONResponse:
-        try:
-            found = await documents()
-        except StoreUnavailable as error:
-            return _error(503, f"redis unavailable: {error}")
-        return JSONResponse({"pairs": [{k: d[k] for k in ("pair", "status", "book_age_ms", "problems") if k in d}
-                                       for d in found]})
+        return JSONResponse({"pairs": [await listed(pair) for pair in configured]})
 
-    @router.get("/api/mm/{pair}", summary="One pair's status and open quotes (from mm:{pair}:status and :orders)")
+    @router.get("/api/mm/{pair}", summary="One pair's status and open quotes (as in mm:{pair}:status and :orders)")
     async def get_pair(pair: str) -> JSONResponse:
         name = pair.strip().upper()
         if name not in configured:
             return _error(404, f"pair: {pair!r:.40} is not configured", pairs=list(configured))
         try:
-            status_text, order_fields = await read_pair(name)
+            document, _ = await state_of(name)
         except StoreUnavailable as error:
-            return _error(503, f"redis unavailable: {error}")
-        document = pair_document(name, status_text, order_fields, ctx.clock.time_ms())
-        if "problems" in document:
-            log.warning("mm_state_malformed", pair=name, problems=document["problems"])
+            return _error(503, f"market maker not answering and redis unavailable: {error}")
         return JSONResponse(document)
 
     @router.get("/debug/mm", response_class=HTMLResponse, tags=[PAGES_TAG],
-                summary="Market making as last written to Redis: quotes, counters, book age")
+                summary="Market making: quotes, counters and book age of every pair")
     async def debug_page() -> HTMLResponse:
         notes: list[str] = []
         views: list[PairView] = []
-        try:
-            for document in await documents():
-                views.append(PairView(document, await read_top_of_book(document["pair"])))
-        except StoreUnavailable as error:
-            notes.append(f"redis unavailable: {error}")
+        for pair in configured:
+            try:
+                views.append(PairView(*await state_of(pair)))
+            except StoreUnavailable as error:
+                notes.append(f"{pair}: market maker not answering and redis unavailable: {error}")
         page = render_page(views, ctx.clock.time_ms(), notes)
         return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"})
 

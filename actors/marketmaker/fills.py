@@ -1,4 +1,4 @@
-"""What a market maker keeps of itself in memory for its pages: recent fills and a snapshot.
+"""What a market maker keeps of itself in memory for its pages and its API: recent fills and a snapshot.
 
 Fills are recorded as the venue reports them. The paper venue returns the fills each book
 update causes (``PaperVenue.on_book``); the signed Binance REST adapter reports none (a fill
@@ -7,8 +7,9 @@ like too), so for such a venue the list stays empty and the snapshot says fills 
 reported. The list is bounded (``MAX_RECENT_FILLS``); the totals count every fill since the
 actor started (a restart starts them again: they are not state the market maker needs).
 
-The pages ask the actor for a ``MarketMakerView`` on ``view_topic(symbol)`` (``engine.requests``):
-taken synchronously inside the actor, so quotes, position and fills are of one moment.
+The pages and ``GET /api/mm`` ask the actor for a ``MarketMakerView`` on ``view_topic(symbol)``
+(``engine.requests``): taken synchronously inside the actor, so quotes, position, fills and the
+state texts (what the actor writes to Redis, as of this moment) are of one moment.
 """
 
 from __future__ import annotations
@@ -103,3 +104,5 @@ class MarketMakerView:
     sold_qty: Decimal
     fills_reported: bool  # False: the venue does not report fills to the market maker
     counters: tuple[tuple[str, int], ...]
+    status_text: str  # the mm:{pair}:status document of this moment (MarketMakerActor.state_texts)
+    order_fields: tuple[tuple[str, str], ...]  # the mm:{pair}:orders fields of this moment

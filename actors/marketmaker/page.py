@@ -2,7 +2,8 @@
 
 ``/pages/mm`` and ``/pages/mm/{pair}`` (at the end of this module) show what the market makers
 hold in memory, live: both quote ladders, position and PnL, recent fills. ``/debug/mm`` shows
-what they last wrote to Redis, and works while they are stopped: one self-contained
+their state as ``GET /api/mm`` answers it (from memory, or as last written to Redis for a
+market maker that does not answer, so it works while they are stopped): one self-contained
 document, inline CSS, no scripts, no external assets (served with a Content-Security-Policy
 that forbids them). Per pair: the quotes as a ladder (asks, then
 the top of the book when known, then bids, highest price first), position and PnL when the
@@ -139,7 +140,7 @@ def _pair_section(view: PairView, now_ms: int) -> list[str]:
     else:
         written = status.get("ts")
         state_age = now_ms - written if _is_int(written) else None
-        parts.append(f'<p>venue <strong>{esc(status.get("venue"))}</strong>; state written {fmt_time(written)} UTC '
+        parts.append(f'<p>venue <strong>{esc(status.get("venue"))}</strong>; state of {fmt_time(written)} UTC '
                      f'({fmt_age(state_age)} ago); book quoted from: {fmt_age(doc.get("book_age_ms"))} old</p>')
         position = [(name, status[name]) for name in POSITION_FIELDS if name in status]
         parts.append("<h3>Position</h3>")
@@ -292,8 +293,8 @@ def render_pairs_live(pairs: Sequence[tuple[str, MarketMakerView | None, str | N
 
 
 def pairs_page(inner: str) -> str:
-    body = ('<p class="muted">from the market makers themselves; <a href="/debug/mm">/debug/mm</a> shows the state '
-            "they last wrote to Redis</p>"
+    body = ('<p class="muted">from the market makers themselves; <a href="/debug/mm">/debug/mm</a> shows their '
+            "state on one static page</p>"
             + live_region(f"{PAGES_PATH}/live", inner, interval_ms=LIVE_INTERVAL_MS, element_id="pairs-live"))
     return page_document("Market making", body)
 

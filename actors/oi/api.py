@@ -3,23 +3,29 @@
 - ``POST /api/market/open-interest/ingest`` and ``POST /api/open-interest-alerts/ingest``:
   a batch is validated whole before anything is written (a bad item is a 400 naming it),
   then written through ``actors.oi.records`` (Redis streams, the ``oi:alerts`` channel, the
-  bus) and flushed before the answer, so a client reads its own writes. Admin routes:
-  they need the bearer token whenever one is configured. Bodies are capped at 5 MB (413).
+  bus: the AlertActor keeps it in memory) and flushed before the answer, so a client reads
+  its own writes. Admin routes: they need the bearer token whenever one is configured.
+  Bodies are capped at 5 MB (413).
   Whenever a refusal (401, 413) would leave part of the body unread, the rest is read
   and discarded first (up to ``DRAIN_MAX_BYTES``), so the answer comes after the whole
   request and the connection stays usable. Past that bound the answer goes at once, with
   ``Connection: close``, and the rest is discarded after it until hypercorn closes the
   connection: leaving it unread would wedge the connection for good (hypercorn's trio
   worker waits on a full queue towards an app that has returned).
-- ``GET`` samples and alerts read the Redis streams (newest first); the liquid universe
-  and the cached exchangeInfo are ``ask``-ed of the LiquidityActor (a 503 when it does
-  not answer). ``/api/binance/futures/info`` answers browsers from any origin (CORS on
+- ``GET`` samples and alerts (newest first) are ``ask``-ed of the AlertActor, which holds
+  them as the Redis streams do (``actors.oi.memory``), so they answer while Redis is down.
+  Only what memory cannot answer whole is read from the stream instead: after a start,
+  before the stream's past is read back, or with no AlertActor answering; if Redis is down
+  then too, memory's part is the answer (a 503 only when neither answers). The liquid
+  universe and the cached exchangeInfo are ``ask``-ed of the LiquidityActor (a 503 when it
+  does not answer). ``/api/binance/futures/info`` answers browsers from any origin (CORS on
   this route only, preflight included).
 - WebSocket ``/ws``: every alert on ``ALERT_TOPIC`` as an ``open_interest_alert`` event,
   optionally of one symbol; a slow client loses its oldest pending alerts, it never slows
   the AlertActor (``DROP_OLDEST``).
 - ``GET /debug/open-interest``: ``actors.oi.page``; ``GET /debug/open-interest/universe`` is its
-  universe section alone, which the page re-fetches (alerts reach it over ``/ws``).
+  universe section alone, which the page re-fetches (alerts reach it over ``/ws``). Samples and
+  alerts come from the AlertActor's memory, as for the ``GET`` routes.
 """
 
 from __future__ import annotations
@@ -36,17 +42,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from actors.oi.page import UNIVERSE_PATH, render_page, render_universe
-from actors.oi.payloads import (
-    SYMBOL_RE,
-    IngestError,
-    Sample,
-    parse_alerts_batch,
-    parse_samples_batch,
-    sample_from_stream_fields,
-    sample_to_json,
+from actors.oi.payloads import SYMBOL_RE, IngestError, Sample, parse_alerts_batch, parse_samples_batch, sample_to_json
+from actors.oi.records import alert_text, record_alert, record_samples, stream_samples
+from actors.oi.topics import (
+    ALERT_TOPIC, ALERTS_ASK, EXCHANGE_INFO_ASK, INGESTED_ALERTS_TOPIC, READ_LIMIT_MAX, SAMPLES_ASK, SAMPLES_TOPIC,
+    UNIVERSE_ASK, AlertsQuery, Recalled, SamplesQuery, UniverseView,
 )
-from actors.oi.records import alert_text, record_alert, record_samples
-from actors.oi.topics import ALERT_TOPIC, EXCHANGE_INFO_ASK, SAMPLES_TOPIC, UNIVERSE_ASK, UniverseView
 from engine import keys
 from engine.actor import ActorContext
 from engine.bus import Overflow
@@ -57,7 +58,7 @@ from engine.store_wire import StoreUnavailable
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 DRAIN_MAX_BYTES = 64 * 1024 * 1024  # read and discarded from a refused body before answering
-DEFAULT_LIMIT, MAX_LIMIT = 100, 5000
+DEFAULT_LIMIT, MAX_LIMIT = 100, READ_LIMIT_MAX
 ALERT_SCAN_FACTOR = 10  # a symbol filter reads up to this many entries per alert asked for
 MAX_ALERT_SCAN = 20_000  # ... but never more than this in one request
 WS_QUEUE_ALERTS = 256
@@ -163,17 +164,6 @@ def parse_json(body: bytes) -> Any:
         raise BadInput(f"body: not valid JSON ({type(error).__name__}: {str(error):.80})") from None
 
 
-def stream_samples(symbol: str, entries: Sequence[tuple[str, Mapping[str, str]]], log: Any) -> list[Sample]:
-    """Stream entries back to samples; a malformed entry is logged and skipped."""
-    samples = []
-    for entry_id, fields in entries:
-        try:
-            samples.append(sample_from_stream_fields(symbol, fields))
-        except ValueError as error:
-            log.warning("oi_sample_entry_malformed", symbol=symbol, entry_id=entry_id, error=str(error))
-    return samples
-
-
 def stream_alerts(entries: Sequence[tuple[str, Mapping[str, str]]], symbol: str | None, limit: int,
                   log: Any) -> list[dict[str, Any]]:
     """The alert documents of ``oi:alerts`` entries (newest first), of ``symbol`` if given."""
@@ -238,6 +228,42 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
         except TooLarge as error:
             return await refusal(request, _error(413, str(error)), error.unfinished)
 
+    async def held_samples(symbols: Sequence[str], limit: int) -> dict[str, Recalled]:
+        """What the AlertActor holds of each symbol's newest samples; {} when it does not answer."""
+        try:
+            return await ask(ctx.bus, SAMPLES_ASK, SamplesQuery(tuple(symbols), limit), timeout_s) or {}
+        except NoReply:
+            return {}
+
+    async def read_samples(symbol: str, limit: int, held: Recalled | None) -> tuple[list[Sample], str | None]:
+        """(samples newest first, why only memory's part): memory's answer when it is whole, else the
+        stream's, else (Redis down) memory's part. StoreUnavailable when neither answered."""
+        if held is not None and held.complete:
+            return list(held.items), None
+        try:
+            entries = await ctx.store.xrevrange(keys.oi_samples(symbol), limit)
+        except StoreUnavailable as error:
+            if held is None:
+                raise
+            return list(held.items), str(error)
+        return stream_samples(symbol, entries, log), None
+
+    async def read_alerts(symbol: str | None, limit: int, scan: int) -> tuple[list[dict[str, Any]], str | None]:
+        """As ``read_samples``, for up to ``limit`` alerts among the newest ``scan`` recorded."""
+        try:
+            held: Recalled | None = await ask(ctx.bus, ALERTS_ASK, AlertsQuery(symbol, limit, scan), timeout_s)
+        except NoReply:
+            held = None
+        if held is not None and held.complete:
+            return [json.loads(text) for text in held.items], None
+        try:
+            entries = await ctx.store.xrevrange(keys.OI_ALERTS, scan)
+        except StoreUnavailable as error:
+            if held is None:
+                raise
+            return [json.loads(text) for text in held.items], str(error)
+        return stream_alerts(entries, symbol, limit, log), None
+
     @router.post("/api/market/open-interest/ingest",
                  summary="Ingest OI samples: {\"source\": \"snapshot\"|\"realtime\", \"items\": [...]}, all or nothing")
     async def ingest_samples(request: Request) -> Response:
@@ -270,6 +296,10 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
         for alert in alerts:
             record_alert(ctx.store, ctx.bus, alert)
         if alerts:
+            with trio.move_on_after(timeout_s) as waited:
+                await ctx.bus.publish(INGESTED_ALERTS_TOPIC, alerts)  # to the AlertActor's memory
+            if waited.cancelled_caught:
+                log.warning("oi_ingest_alerts_not_published", count=len(alerts), timeout_s=timeout_s)
             await flushed("alerts", len(alerts))
         return JSONResponse({"accepted": len(alerts)})
 
@@ -291,10 +321,9 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
             return _error(400, str(error))
         assert name is not None
         try:
-            entries = await ctx.store.xrevrange(keys.oi_samples(name), count)
+            found, _ = await read_samples(name, count, (await held_samples((name,), count)).get(name))
         except StoreUnavailable as error:
-            return _error(503, f"redis unavailable: {error}")
-        found = stream_samples(name, entries, log)
+            return _error(503, f"alert service not answering and redis unavailable: {error}")
         return JSONResponse({"symbol": name, "samples": [sample_to_json(s) for s in found]})
 
     @router.get("/api/open-interest-alerts", summary="Recent OI alerts, newest first, optionally of one symbol")
@@ -307,10 +336,10 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
             return _error(400, str(error))
         scan = count if name is None else min(count * ALERT_SCAN_FACTOR, MAX_ALERT_SCAN)
         try:
-            entries = await ctx.store.xrevrange(keys.OI_ALERTS, scan)
+            found, _ = await read_alerts(name, count, scan)
         except StoreUnavailable as error:
-            return _error(503, f"redis unavailable: {error}")
-        return JSONResponse({"symbol": name, "alerts": stream_alerts(entries, name, count, log)})
+            return _error(503, f"alert service not answering and redis unavailable: {error}")
+        return JSONResponse({"symbol": name, "alerts": found})
 
     @router.get("/api/binance/futures/info", summary="The cached Binance USDⓈ-M exchangeInfo (CORS: any origin)")
     async def futures_info() -> Response:
@@ -343,7 +372,7 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
 
     async def universe_section() -> tuple[UniverseView | None, dict[str, list[Sample]], list[str]]:
         """The universe (asked of the LiquidityActor), recent samples of its most liquid symbols
-        (from their Redis streams, as this page always read them) and the problems met."""
+        (``read_samples``) and the problems met."""
         notes: list[str] = []
         try:
             view: UniverseView | None = await ask(ctx.bus, UNIVERSE_ASK, None, timeout_s)
@@ -358,16 +387,18 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
             charted = sorted(view.symbols, key=lambda s: (-volume(s), s))[:PAGE_SYMBOLS]
         series: dict[str, list[Sample]] = {}
         failures: list[str] = []
+        held = await held_samples(charted, PAGE_SAMPLES) if charted else {}
 
         async def fetch(symbol: str) -> None:
             try:
-                entries = await ctx.store.xrevrange(keys.oi_samples(symbol), PAGE_SAMPLES)
+                series[symbol], problem = await read_samples(symbol, PAGE_SAMPLES, held.get(symbol))
             except StoreUnavailable as error:
                 failures.append(str(error))
                 return
-            series[symbol] = stream_samples(symbol, entries, log)
+            if problem is not None:
+                failures.append(problem)
 
-        async with trio.open_nursery() as nursery:  # the store's read limiter bounds the threads
+        async with trio.open_nursery() as nursery:  # memory answers at once; the store's read limiter bounds the rest
             for symbol in charted:
                 nursery.start_soon(fetch, symbol)
         if failures:
@@ -380,10 +411,11 @@ def oi_router(ctx: ActorContext, require_admin: Callable[[Request], None], timeo
         view, series, notes = await universe_section()
         alerts: list[dict[str, Any]] = []
         try:
-            alerts = stream_alerts(await ctx.store.xrevrange(keys.OI_ALERTS, PAGE_ALERTS), None, PAGE_ALERTS, log)
+            alerts, problem = await read_alerts(None, PAGE_ALERTS, PAGE_ALERTS)
         except StoreUnavailable as error:
-            if not any(note.startswith("redis unavailable") for note in notes):
-                notes.append(f"redis unavailable: {error}")
+            problem = str(error)
+        if problem is not None and not any(note.startswith("redis unavailable") for note in notes):
+            notes.append(f"redis unavailable: {problem}")
         page = render_page(view, series, alerts, ctx.clock.time_ms(), notes)
         return HTMLResponse(page, headers=PAGE_HEADERS)
 

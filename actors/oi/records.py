@@ -1,13 +1,14 @@
-"""Writing samples and alerts where other services read them, shared by the actors and the ingest API."""
+"""Writing samples and alerts where other services read them, and reading the samples back;
+shared by the actors and the API."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from actors.oi.alerts import Alert
-from actors.oi.payloads import ALERT_TYPE, Sample, alert_to_json, sample_to_stream_fields
+from actors.oi.payloads import ALERT_TYPE, Sample, alert_to_json, sample_from_stream_fields, sample_to_stream_fields
 from actors.oi.topics import ALERT_TOPIC
 from engine import keys
 
@@ -36,3 +37,14 @@ def record_alert(store: Any, bus: Any, alert: Alert, maxlen: int = DEFAULT_ALERT
     store.publish(keys.OI_ALERTS, text)
     bus.publish_nowait(ALERT_TOPIC, alert)
     return text
+
+
+def stream_samples(symbol: str, entries: Sequence[tuple[str, Mapping[str, str]]], log: Any) -> list[Sample]:
+    """``oi:samples:{symbol}`` entries back to samples, in their order; a malformed entry is logged and skipped."""
+    samples = []
+    for entry_id, fields in entries:
+        try:
+            samples.append(sample_from_stream_fields(symbol, fields))
+        except ValueError as error:
+            log.warning("oi_sample_entry_malformed", symbol=symbol, entry_id=entry_id, error=str(error))
+    return samples

@@ -58,7 +58,8 @@ def oi_specs(loaded: LoadedConfig) -> list[ChildSpec]:
     return [
         ChildSpec("oi_alerts", lambda: AlertActor(rules, ring_interval_s=section.min_interval_s,
                                                   window_s=section.buffer_window_s,
-                                                  alerts_maxlen=section.alerts_maxlen), restart=Restart.PERMANENT),
+                                                  alerts_maxlen=section.alerts_maxlen,
+                                                  samples_maxlen=section.samples_maxlen), restart=Restart.PERMANENT),
         ChildSpec("oi_poller", lambda: OIPollerActor(
             max_requests, section.min_interval_s, section.max_interval_s, section.mark_prices, section.backfill,
             section.buffer_window_s, samples_maxlen=section.samples_maxlen), restart=Restart.PERMANENT),

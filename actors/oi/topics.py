@@ -4,8 +4,13 @@
 - ``SAMPLES_TOPIC``: a tuple of ``payloads.Sample`` (poller rounds and the ingest API) -> AlertActor;
 - ``BACKFILL_TOPIC``: ``Backfill`` history of one symbol (openInterestHist) -> AlertActor;
 - ``ALERT_TOPIC``: every recorded ``alerts.Alert`` (AlertActor and the alert ingest API) -> /ws;
+- ``INGESTED_ALERTS_TOPIC``: a tuple of the ``alerts.Alert`` the ingest API recorded -> AlertActor
+  (which keeps the recent alerts in memory; it records its own itself);
 - asks answered by the LiquidityActor from memory: ``UNIVERSE_ASK`` -> ``UniverseView``,
-  ``EXCHANGE_INFO_ASK`` -> the last exchangeInfo as JSON text (or None before the first).
+  ``EXCHANGE_INFO_ASK`` -> the last exchangeInfo as JSON text (or None before the first);
+- asks answered by the AlertActor from memory (``actors.oi.memory``): ``SAMPLES_ASK`` with a
+  ``SamplesQuery`` -> ``{symbol: Recalled of payloads.Sample}``, ``ALERTS_ASK`` with an
+  ``AlertsQuery`` -> ``Recalled`` of alert JSON texts; both newest first.
 """
 
 from __future__ import annotations
@@ -27,8 +32,38 @@ def universe_key(_message: object) -> str:
 SAMPLES_TOPIC = "oi.samples"
 BACKFILL_TOPIC = "oi.backfill"
 ALERT_TOPIC = "oi.alert"
+INGESTED_ALERTS_TOPIC = "oi.alert.ingested"
 UNIVERSE_ASK = "oi.universe.get"
 EXCHANGE_INFO_ASK = "oi.exchange_info.get"
+SAMPLES_ASK = "oi.samples.get"
+ALERTS_ASK = "oi.alerts.get"
+READ_LIMIT_MAX = 5000  # the most samples or alerts one read asks for
+
+
+@attrs.frozen
+class SamplesQuery:
+    """The newest ``limit`` samples of each of ``symbols``."""
+
+    symbols: tuple[str, ...]
+    limit: int
+
+
+@attrs.frozen
+class AlertsQuery:
+    """Up to ``limit`` alerts (of ``symbol`` if given) among the newest ``scan`` recorded."""
+
+    symbol: str | None
+    limit: int
+    scan: int
+
+
+@attrs.frozen
+class Recalled:
+    """What memory holds for one read, newest first. ``complete``: it is what the Redis stream
+    would answer; False while memory may lack older entries the stream still holds (after a start)."""
+
+    items: tuple[Any, ...]
+    complete: bool
 
 
 @attrs.frozen

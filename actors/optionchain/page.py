@@ -92,7 +92,7 @@ def render_chain(document: Mapping[str, Any], around: int = DEFAULT_AROUND) -> s
         f'<span>lot size <b>{fmt_number(document.get("lot_size"), 0)}</b></span>',
         f'<span>built <b>{fmt_time(document.get("built_ms"))}</b></span>',
         f'<span>updated <b id="chain-updated">{fmt_time(document.get("updated_ms"))}</b> UTC</span>',
-        f'<span class="stale">stale copy (from Redis, not live yet)</span>' if stale else '<span class="ok">live</span>',
+        '<span class="stale">stale copy (from Redis, not live yet)</span>' if stale else '<span class="ok">live</span>',
         "</div>",
         f'<p class="muted">{len(shown)} of {len(rows)} strikes, {around} either side of the ATM; calls in the money '
         f"and puts in the money are shaded</p>",

@@ -8,8 +8,9 @@ on the same socket.
 
 Invariants:
 - during the outage the API answers 200 from memory: ``/optionchain/live`` (with chains still
-  merging ticks), ``/optionchain/chains``, the liquid universe, and ``/health`` showing Redis
-  disconnected;
+  merging ticks), ``/optionchain/chains``, the liquid universe, the recent OI alerts (with every
+  alert raised during the outage), the OI samples of the spiked symbol (still growing), the
+  market maker's pair (still quoting), and ``/health`` showing Redis disconnected;
 - afterwards Redis holds what the engine holds: every chain equal to the in-memory cache
   (after the next write), the expiry and ATM registries and the universe keys equal to what
   the engine last wrote, and in ``oi:alerts`` every alert the engine raised, before and
@@ -24,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 from engine import keys
-from tests.chaos.engine_rig import EngineRig
+from tests.chaos.engine_rig import MM_PAIR, EngineRig
 
 OUTAGE_S = 30.0
 SPIKE_PCT = 30.0  # far over the 5 % alert threshold
@@ -96,10 +97,15 @@ def test_api_answers_from_memory_for_30_s_and_redis_is_whole_again(rig: EngineRi
 
     rig.redis_server.kill()
     killed_at, killed_ms = time.monotonic(), rig.now_ms()
+    raised_before = len(rig.probe.alerts)
     rig.wait_for(lambda: not rig.health()["redis"]["connected"], 10.0, "/health showing Redis disconnected")
     raise_alerts(rig, spiked=quiet[2], ingested=quiet[3])
+    raised_during = [json.loads(text) for text in rig.probe.alerts[raised_before:]]
+    assert {quiet[2], quiet[3]} <= {alert["symbol"] for alert in raised_during}
     answers: Counter[tuple[str, int]] = Counter()
     served: dict[tuple[str, str], dict[str, Any]] = {}
+    sample_ts: list[int] = []  # the newest sample of the spiked symbol, at each read
+    mm_rounds: list[int] = []
     while time.monotonic() - killed_at < OUTAGE_S:
         for listing in listings:
             chain = (listing["underlying"], listing["expiry"])
@@ -109,6 +115,19 @@ def test_api_answers_from_memory_for_30_s_and_redis_is_whole_again(rig: EngineRi
                 served[chain] = response.json()
         for path in ("/optionchain/chains", "/api/market/open-interest/liquid-universe"):
             answers[(path, rig.get(path).status_code)] += 1
+        alerts = rig.get("/api/open-interest-alerts", limit=1000)
+        answers[("/api/open-interest-alerts", alerts.status_code)] += 1
+        if alerts.status_code == 200:
+            missing = [a for a in raised_during if a not in alerts.json()["alerts"]]
+            assert not missing, f"alerts raised during the outage not answered: {missing}"
+        samples = rig.get("/api/market/open-interest/samples", symbol=quiet[2])
+        answers[("/api/market/open-interest/samples", samples.status_code)] += 1
+        if samples.status_code == 200 and samples.json()["samples"]:
+            sample_ts.append(samples.json()["samples"][0]["ts"])
+        quoting = rig.get(f"/api/mm/{MM_PAIR}")
+        answers[("/api/mm/{pair}", quoting.status_code)] += 1
+        if quoting.status_code == 200 and quoting.json()["status"] is not None:
+            mm_rounds.append(quoting.json()["status"]["rounds"])
         health = rig.get("/health")
         answers[("/health", health.status_code)] += 1
         assert health.json()["redis"]["connected"] is False
@@ -117,6 +136,8 @@ def test_api_answers_from_memory_for_30_s_and_redis_is_whole_again(rig: EngineRi
     assert all(status == 200 for _path, status in answers), answers
     print(f"answers during the {OUTAGE_S:g} s outage: {dict(answers)}")
     assert all(doc["updated_ms"] > killed_ms for doc in served.values()), "chains stopped merging during the outage"
+    assert len(sample_ts) >= 2 and sample_ts[-1] > sample_ts[0], f"OI samples stopped during the outage: {sample_ts}"
+    assert len(mm_rounds) >= 2 and mm_rounds[-1] > mm_rounds[0], f"the market maker stopped quoting: {mm_rounds}"
 
     rig.redis_server.restart()
     rig.wait_for(lambda: (lambda r: r["connected"] and r["generation"] == generation + 1)(rig.health()["redis"]),

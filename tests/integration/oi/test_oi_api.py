@@ -3,7 +3,8 @@ and a real private Redis behind a RedisStore.
 
 The LiquidityActor is replaced by a small fake that answers ``UNIVERSE_ASK`` and
 ``EXCHANGE_INFO_ASK`` (the bus contract of ``actors.oi.topics``) from canned values, so the
-API under test is exactly the one the engine mounts.
+API under test is exactly the one the engine mounts. A real AlertActor runs beside it (unless
+a test says otherwise): the samples and alerts the reads answer are the ones it holds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import structlog
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from actors.oi.alert_actor import AlertActor
 from actors.oi.alerts import Alert
 from actors.oi import api as oi_api
 from actors.oi.api import MAX_BODY_BYTES, oi_router
@@ -95,7 +97,8 @@ class Served:
     ctx: ActorContext
     client: httpx.AsyncClient
     raw: redis.Redis  # redis-py, to read back what the API wrote
-    samples: Subscription  # what the AlertActor would see on SAMPLES_TOPIC
+    samples: Subscription  # what the AlertActor sees on SAMPLES_TOPIC
+    alert_actor: AlertActor | None
 
     @property
     def ws_url(self) -> str:
@@ -126,8 +129,9 @@ class Served:
 
 @asynccontextmanager
 async def served(redis_url: str, liquidity: FakeLiquidity | None = None, admin_token: str | None = TOKEN,
-                 timeout_s: float = 2.0) -> AsyncIterator[Served]:
-    """``build_app`` served by the ApiActor (hypercorn) with the OI router mounted."""
+                 timeout_s: float = 2.0, alert_actor: AlertActor | None | bool = True) -> AsyncIterator[Served]:
+    """``build_app`` served by the ApiActor (hypercorn) with the OI router mounted, and an
+    AlertActor (``alert_actor``: True for a default one, False for none), started once it watches."""
     metrics = EngineMetrics()
     bus = Bus(metrics)
     log = structlog.get_logger()
@@ -141,9 +145,15 @@ async def served(redis_url: str, liquidity: FakeLiquidity | None = None, admin_t
                 await nursery.start(store.run)
                 if liquidity is not None:
                     await nursery.start(liquidity.serve, bus)
+                actor = AlertActor() if alert_actor is True else alert_actor or None
+                if actor is not None:
+                    nursery.start_soon(actor.run, attrs.evolve(ctx, name="oi_alerts"))
+                    with trio.fail_after(10):  # watching: the stream's past read back (or tried, Redis down)
+                        while not any(s.name == "oi_alerts" and s.ok for s in ctx.health.snapshot()):
+                            await trio.sleep(0.01)
                 async with api_served(ctx, routers, admin_token) as url, \
                         httpx.AsyncClient(base_url=url, timeout=10) as client:
-                    yield Served(url, bus, ctx, client, raw, samples)
+                    yield Served(url, bus, ctx, client, raw, samples, actor)
                 await store.aclose(timeout_s=2.0)
                 nursery.cancel_scope.cancel()
     finally:
@@ -592,15 +602,17 @@ async def test_shutdown_closes_open_websockets_with_1001(redis_url: str) -> None
 
 
 async def test_debug_page_shows_the_universe_charts_and_alerts_escaped(redis_url: str) -> None:
+    # another writer's entry with hostile text in every field, in the stream the AlertActor reads back at
+    # start: escaped, never markup
+    hostile = {**alert_to_json(_alert()), "symbol": "<script>alert(1)</script>", "direction": "\"><img src=x>",
+               "pct_change": "<b>bold</b>", "window_min": "<i>"}
+    with redis.Redis.from_url(redis_url, decode_responses=True) as raw:
+        raw.xadd(keys.OI_ALERTS, {"symbol": "X", "direction": "UP", "type": "open_interest_alert",
+                                  "ts": str(T0), "payload": json.dumps(hostile)})
     async with served(redis_url, FakeLiquidity()) as api:
         items = [_item("BTCUSDT", 1000.0 + 10 * i, T0 + i * 60_000, oi_usd=6.5e7) for i in range(10)]
         await api.client.post(SAMPLES, headers=ADMIN, json={"source": "realtime", "items": items})
         await api.client.post(ALERTS, headers=ADMIN, json={"items": [alert_to_json(_alert("ETHUSDT", "DOWN", T0))]})
-        # another writer's entry with hostile text in every field: escaped, never markup
-        hostile = {**alert_to_json(_alert()), "symbol": "<script>alert(1)</script>", "direction": "\"><img src=x>",
-                   "pct_change": "<b>bold</b>", "window_min": "<i>"}
-        api.raw.xadd(keys.OI_ALERTS, {"symbol": "X", "direction": "UP", "type": "open_interest_alert",
-                                      "ts": str(T0), "payload": json.dumps(hostile)})
         response = await api.client.get("/debug/open-interest")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
