@@ -14,11 +14,8 @@ anyone with access to the server.
 
 from __future__ import annotations
 
-import html
-import math
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,7 +24,7 @@ import attrs
 from actors.marketmaker.fills import MarketMakerView
 from actors.marketmaker.ladders import Book
 from actors.marketmaker.refresh import LiveOrder
-from engine.pages import live_region, page_document
+from engine.pages import esc, fmt_time, live_region, page_document
 
 REFRESH_S = 5
 STALE_AGE_MS = 5_000  # a book or a state older than this is shown as a warning
@@ -56,23 +53,8 @@ class PairView:
     top: Book | None = None
 
 
-def esc(value: Any) -> str:
-    """Any value as escaped HTML text (quotes too, so it is safe in attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
 def _is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, int)
-
-
-def fmt_time(ms: Any) -> str:
-    """Unix milliseconds as ``YYYY-MM-DD HH:MM:SS`` UTC; anything else escaped as it is."""
-    if not _is_int(ms) and not (isinstance(ms, float) and math.isfinite(ms)):
-        return esc(ms)
-    try:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return esc(ms)
 
 
 def fmt_age(age_ms: Any) -> str:

@@ -12,15 +12,14 @@ back from Redis, which another writer could have filled with anything.
 
 from __future__ import annotations
 
-import html
 import json
-import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from actors.oi.payloads import Sample
 from actors.oi.topics import UniverseView
+from engine.pages import esc, fmt_number, fmt_time
+from engine.pages import is_number as _is_number
 
 SPARK_W, SPARK_H, SPARK_PAD = 160, 32, 2
 REFRESH_S = 30
@@ -56,34 +55,6 @@ nav{margin-bottom:.8em;color:#555}nav a{margin-right:1em}
 tr.live-new td{background:#fffbe0}
 #oi-universe{max-height:65vh;overflow-y:auto;display:inline-block}
 """
-
-
-def esc(value: Any) -> str:
-    """Any value as escaped HTML text (quotes too, so it is safe in attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def fmt_time(ms: Any) -> str:
-    """Unix milliseconds as ``YYYY-MM-DD HH:MM:SS`` UTC; anything else escaped as it is."""
-    if not _is_number(ms):
-        return esc(ms)
-    try:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return esc(ms)
-
-
-def fmt_number(value: Any, digits: int = 2) -> str:
-    """Thousands separators; ``-`` for None; non-numbers escaped as they are."""
-    if value is None:
-        return "-"
-    if not _is_number(value):
-        return esc(value)
-    return f"{value:,.{digits}f}"
 
 
 def fmt_compact(value: Any) -> str:
