@@ -22,7 +22,7 @@ from adapters.sim.dhan_market import DhanMarket, start_of_day_s
 from adapters.sim.dhan_packets import REASON_TOKEN_EXPIRED, encode_market_status
 from adapters.sim.dhan_quotes import check_smile
 from adapters.sim.dhan_rest import INSTRUMENT_MASTER_PATH, DhanRest
-from adapters.sim.dhan_universe import select_underlyings
+from adapters.sim.dhan_universe import select_underlyings, synthetic_indices as make_synthetic_indices
 from engine.clock import Clock
 
 
@@ -35,6 +35,8 @@ class DhanSim:
     * ``holiday_mode=False``: start frozen, with the underlying's last price 0 (chain and quotes).
     * ``underlyings=None``: symbols to list (default all: NIFTY, BANKNIFTY, FINNIFTY,
       MIDCPNIFTY, SENSEX, RELIANCE, INFY, CRUDEOIL).
+    * ``synthetic_indices=0``, ``synthetic_weeklies=12``: made-up indices SIMIDX01, ... listed
+      after those, each with that many weekly expiries (load tests: many chains and tokens).
     * ``strikes_each_side=60``: strikes listed each side of the ATM on every expiry.
     * ``step_interval_s=0.5``: market step (and feed frame) cadence of ``run_market``.
     * ``max_feed_connections=5``, ``over_limit="disconnect"`` (or ``"ignore"``): feed caps.
@@ -44,12 +46,13 @@ class DhanSim:
 
     def __init__(self, *, seed: int, clock: Clock, control: VenueControl, access_token: str = "sim-token",
                  client_id: str = "1000000001", today: date | None = None, holiday_mode: bool = False,
-                 underlyings: Iterable[str] | None = None, strikes_each_side: int = 60,
+                 underlyings: Iterable[str] | None = None, synthetic_indices: int = 0,
+                 synthetic_weeklies: int = 12, strikes_each_side: int = 60,
                  step_interval_s: float = 0.5, max_feed_connections: int = 5,
                  over_limit: str = "disconnect") -> None:
         if step_interval_s <= 0:
             raise ValueError("step_interval_s must be > 0")
-        specs = select_underlyings(underlyings)
+        specs = select_underlyings(underlyings) + make_synthetic_indices(synthetic_indices, synthetic_weeklies)
         for spec in specs:
             check_smile(spec.atm_vol)
         self.clock = clock

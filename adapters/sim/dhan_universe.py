@@ -69,3 +69,23 @@ def select_underlyings(symbols: Iterable[str] | None,
     if unknown:
         raise ValueError(f"unknown underlyings {sorted(unknown)}; known: {', '.join(s.symbol for s in specs)}")
     return tuple(spec for spec in specs if spec.symbol in wanted)
+
+
+SYNTHETIC_INDEX_ID_BASE = 900_001  # made-up IDX_I ids, clear of every real id above
+
+
+def synthetic_indices(count: int, weeklies: int = 12) -> tuple[UnderlyingSpec, ...]:
+    """``count`` made-up NSE indices (SIMIDX01, ...), each listing ``weeklies`` weekly expiries.
+
+    Why: a load test of the feed needs more chains than the real list offers (25,000 tokens
+    are about 124 chains of 200 legs; the eight real underlyings list about 30 expiries).
+    They are plain indices on IDX_I with NSE rules, so the engine configures them like NIFTY.
+    """
+    if count < 0 or weeklies < 1:
+        raise ValueError(f"need count >= 0 and weeklies >= 1, got {count}, {weeklies}")
+    return tuple(
+        UnderlyingSpec(f"SIMIDX{i + 1:02d}", SYNTHETIC_INDEX_ID_BASE + i, "IDX_I", "NSE_FNO",
+                       ExpiryRule("NSE", weeklies=weeklies, monthlies=0), 50, 50, 20_000.0 + 1_000.0 * i, 0.15,
+                       "OPTIDX", "INDEX", f"Simulated Index {i + 1:02d}")
+        for i in range(count)
+    )
