@@ -13,7 +13,7 @@ import json
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from actors.optionchain import page
 from actors.optionchain.chain import check_expiry
@@ -27,7 +27,7 @@ from actors.optionchain.topics import (
 )
 from engine.actor import ActorContext
 from engine.bus import Overflow
-from engine.pages import PAGES_TAG, error_page, fragment_response, page_response
+from engine.pages import PAGES_TAG, error_page, fragment_response, page_response, query_url
 from engine.requests import NoReply, ask
 from engine.ws import CLIENT_GONE, WS_POLICY_VIOLATION, serve_push
 
@@ -206,16 +206,31 @@ def optionchain_router(ctx: ActorContext, require_admin: Callable[[Request], Non
             return page.notes_html([f"the cached chain is not JSON: {error}"])
         return page.render_chain(parsed if isinstance(parsed, dict) else {}, around)
 
+    async def nearest_expiry_page(name: str | None, around: str | None) -> Response:
+        """A redirect to the underlying's nearest cached expiry, or a page saying why there is none."""
+        try:
+            listing = await ask(ctx.bus, LIST_TOPIC, None, timeout_s)
+        except NoReply as error:
+            return error_page("Option chain", f"option chain service unavailable: {error}", 503)
+        expiries = sorted(c["expiry"] for c in listing if isinstance(c, dict) and c.get("underlying") == name)
+        if not expiries:
+            return error_page("Option chain", f"no chain of {name} in the cache (not built yet, or not configured)",
+                              404)
+        return RedirectResponse(query_url(page.PAGE_PATH, underlying=name, expiry=expiries[0], around=around),
+                                status_code=303)
+
     @router.get(page.PAGE_PATH, response_class=HTMLResponse, tags=[PAGES_TAG],
                 summary="Option chains: the strikes around the ATM, calls and puts, live")
     async def chain_page(underlying: str | None = Query(None, description="e.g. NIFTY; omit for the list"),
                          expiry: str | None = Query(None, description="YYYY-MM-DD"),
                          around: str | None = Query(None, description="strikes either side of the ATM")
-                         ) -> HTMLResponse:
+                         ) -> Response:
         try:
             width = _around(around)
             if underlying is None and expiry is None:
                 return page_response(page.list_page(await page_content(None, None, width)))
+            if expiry is None:  # an underlying alone: its nearest expiry in the cache
+                return await nearest_expiry_page(_underlying(underlying, required=True), around)
             name, date = _underlying(underlying, required=True), _expiry(expiry, required=True)
         except BadInput as error:
             return error_page("Option chain", str(error), 400)

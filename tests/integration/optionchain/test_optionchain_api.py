@@ -400,3 +400,18 @@ async def test_router_mounts_in_the_engine_with_its_admin_token(tmp_path: Path, 
         assert {"/optionchain/live", "/optionchain/chains", "/admin/optionchain/refresh"} <= paths.keys()
 
     assert await with_engine(loaded, body, (ChildSpec("optionchain", FakeChains),), (optionchain_router,)) == 0
+
+
+# ---- GET /pages/optionchain --------------------------------------------------------------
+
+
+async def test_the_page_of_an_underlying_alone_goes_to_its_nearest_expiry() -> None:
+    async with served(FakeChains()) as api:
+        nifty = await api.client.get("/pages/optionchain", params={"underlying": "NIFTY", "around": "5"})
+        assert nifty.status_code == 303
+        assert nifty.headers["location"] == "/pages/optionchain?underlying=NIFTY&expiry=2026-04-30&around=5"
+        unknown = await api.client.get("/pages/optionchain", params={"underlying": "SENSEX"})
+        assert unknown.status_code == 404 and "no chain of SENSEX" in unknown.text
+    async with served(None, timeout_s=0.2) as api:
+        down = await api.client.get("/pages/optionchain", params={"underlying": "NIFTY"})
+        assert down.status_code == 503 and "unavailable" in down.text
