@@ -48,6 +48,12 @@ class ActorContext:
     venues: dict[str, Any] = attrs.field(factory=dict)
     health: HealthBoard = attrs.field(factory=HealthBoard)
     stopping: trio.Event = attrs.field(factory=trio.Event)
+    ready: trio.Event = attrs.field(factory=trio.Event)
+
+    def mark_ready(self) -> None:
+        """Say the actor can serve its siblings (e.g. its sockets are bound): the supervisor
+        starts the next child only then when the spec sets ``ready_timeout_s``."""
+        self.ready.set()
 
     def report(self, component: str, ok: bool, detail: str | None = None) -> None:
         """Show a component's state (e.g. one market's last update) in /health."""
@@ -70,3 +76,6 @@ class ChildSpec:
     factory: Callable[[], Actor]
     restart: Restart = Restart.PERMANENT
     config: Any = None
+    # Set: the next child starts once this one's first run calls ``ctx.mark_ready()`` (or ends),
+    # waiting at most this long; unset: at this child's first checkpoint.
+    ready_timeout_s: float | None = None

@@ -158,6 +158,7 @@ class _Child:
     started: bool = False
     ctx: ActorContext | None = None
     actor: Any = None
+    ready: trio.Event = attrs.field(factory=trio.Event)  # the first run marked itself ready, or ended
     cancel_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     done: trio.Event = attrs.field(factory=trio.Event)
 
@@ -204,6 +205,7 @@ class Supervisor:
                 if self._stop_requested.is_set():
                     break
                 await nursery.start(self._supervise, child)
+                await self._await_ready(child)
             await self._stop_requested.wait()
             reason = "escalated" if self._escalated else "requested"
             self._log.info("supervisor_stopping", actor="supervisor", reason=reason)
@@ -212,6 +214,16 @@ class Supervisor:
         exit_code = EXIT_ESCALATED if self._escalated else EXIT_OK
         self._log.info("supervisor_stopped", actor="supervisor", exit_code=exit_code)
         return exit_code
+
+    async def _await_ready(self, child: _Child) -> None:
+        """Hold the next sibling until ``child`` is ready, when its spec asks for that."""
+        timeout_s = child.spec.ready_timeout_s
+        if timeout_s is None:
+            return
+        with trio.move_on_after(timeout_s) as waited:
+            await child.ready.wait()
+        if waited.cancelled_caught:
+            self._log.warning("actor_not_ready", actor=child.spec.name, waited_s=timeout_s)
 
     def request_stop(self) -> None:
         """Ask for an orderly stop. Sync and idempotent; call it from any trio task."""
@@ -297,6 +309,7 @@ class Supervisor:
         self._set_state(child, ActorState.STARTING)
         try:
             child.ctx = self._make_context(child.spec)
+            child.ctx.ready = child.ready  # set once, by the first run that gets there
             child.actor = child.spec.factory()
             self._set_state(child, ActorState.RUNNING)
             self._metrics.actor_up.labels(actor=name).set(1)
@@ -314,6 +327,7 @@ class Supervisor:
             return crash
         finally:
             self._metrics.actor_up.labels(actor=name).set(0)
+            child.ready.set()  # a run that ended never holds its siblings back
         return None
 
     async def _stop_child(self, child: _Child) -> None:

@@ -51,6 +51,9 @@ def venue_options(credentials: dict[str, str]) -> dict[str, dict[str, Any]]:
     }
 
 
+SIM_READY_TIMEOUT_S = 10.0  # the engine's actors wait this long at most for the simulators' ports
+
+
 @attrs.define
 class SimVenuesActor:
     """Serves Deribit, Dhan and Binance simulators and the control API on loopback, and
@@ -69,6 +72,7 @@ class SimVenuesActor:
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(venues.run)
             ctx.log.info("sim_venues_listening", seed=s.seed, urls=urls)
+            ctx.mark_ready()  # every adapter started after us finds the ports bound
             if self.on_started is not None:
                 self.on_started(venues, urls)
             nursery.start_soon(write_sim_svi, ctx)
@@ -80,7 +84,8 @@ def sim_specs(loaded: LoadedConfig, environ: MutableMapping[str, str] | None = N
     if not section.enabled:
         return []
     credentials = sim_credentials(loaded, environ)
-    return [ChildSpec("sim_venues", lambda: SimVenuesActor(section, credentials), restart=Restart.PERMANENT)]
+    return [ChildSpec("sim_venues", lambda: SimVenuesActor(section, credentials), restart=Restart.PERMANENT,
+                      ready_timeout_s=SIM_READY_TIMEOUT_S)]
 
 
 def sim_plan_lines(loaded: LoadedConfig) -> list[str]:

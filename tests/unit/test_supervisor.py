@@ -291,6 +291,61 @@ async def test_children_start_in_order_each_start_fresh(autojump_clock: Any) -> 
     assert len({id(ctx.stopping) for _, _, ctx in crasher_runs}) == 3  # and a fresh context
 
 
+@attrs.define
+class SlowStarter:
+    """Binds its "ports" after ``bind_s`` (or crashes first), then marks itself ready."""
+
+    starts: dict[str, float]
+    name: str
+    bind_s: float = 0.0
+    crash: bool = False
+    ready: bool = True
+
+    async def run(self, ctx: ActorContext) -> None:
+        self.starts[self.name] = trio.current_time()
+        await trio.sleep(self.bind_s)
+        if self.crash:
+            raise ValueError("could not bind")
+        if self.ready:
+            ctx.mark_ready()
+        await trio.sleep_forever()
+
+
+async def run_briefly(specs: list[ChildSpec], run_s: float) -> None:
+    sup, _ = make_supervisor(specs, max_restarts=100, **NO_JITTER)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(Running(sup).main)
+        await trio.sleep(run_s)
+        sup.request_stop()
+
+
+async def test_a_child_that_must_be_ready_holds_its_next_sibling_until_it_is(autojump_clock: Any) -> None:
+    starts: dict[str, float] = {}
+    await run_briefly([ChildSpec("venues", lambda: SlowStarter(starts, "venues", bind_s=2.0), ready_timeout_s=10.0),
+                       ChildSpec("client", lambda: SlowStarter(starts, "client"))], 5.0)
+    assert starts["venues"] == 0.0 and starts["client"] == 2.0
+
+
+async def test_without_ready_timeout_the_next_sibling_starts_at_once(autojump_clock: Any) -> None:
+    starts: dict[str, float] = {}
+    await run_briefly([ChildSpec("venues", lambda: SlowStarter(starts, "venues", bind_s=2.0)),
+                       ChildSpec("client", lambda: SlowStarter(starts, "client"))], 5.0)
+    assert starts["client"] == 0.0
+
+
+async def test_a_first_run_that_crashes_or_never_says_ready_does_not_hold_siblings_forever(
+        autojump_clock: Any) -> None:
+    starts: dict[str, float] = {}
+    with capture_logs() as logs:
+        await run_briefly([
+            ChildSpec("crashes", lambda: SlowStarter(starts, "crashes", bind_s=1.0, crash=True), ready_timeout_s=10.0),
+            ChildSpec("silent", lambda: SlowStarter(starts, "silent", ready=False), ready_timeout_s=3.0),
+            ChildSpec("client", lambda: SlowStarter(starts, "client"))], 8.0)
+    assert starts["silent"] == 1.0  # the crash released it
+    assert starts["client"] == 4.0  # after the silent one's 3 s timeout
+    assert [e["actor"] for e in logs if e["event"] == "actor_not_ready"] == ["silent"]
+
+
 # ---- restart types ---------------------------------------------------------------------------
 
 
