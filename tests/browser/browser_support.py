@@ -10,15 +10,12 @@ simulator's credentials never leak into other tests.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import trio
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -26,22 +23,11 @@ from adapters.clients import open_venue_clients
 from adapters.sim.actor import sim_specs
 from engine.actor import ChildSpec
 from engine.config import LoadedConfig, load_config
-from engine.runtime import run_engine
+from tests.engine_thread import EngineThread
+from tests.support import free_ports
 
 T = TypeVar("T")
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 WAIT_S = 60.0  # the guard on every wait for the engine or the page: generous, the machine is shared
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def engine_config(directory: Path, redis_url: str, sections: str, simulated: bool = True,
@@ -92,60 +78,18 @@ api_secret_env = "BINANCE_API_SECRET"
     return load_config(path, environ={}), f"http://127.0.0.1:{control}"
 
 
-class EngineThread:
-    """``run_engine`` on its own trio loop in a thread; ``start`` waits for the API, ``stop`` for the exit."""
+def engine_thread(loaded: LoadedConfig, specs: Callable[[LoadedConfig, dict[str, str]], list[ChildSpec]],
+                  routers: Iterable[Any] = ()) -> EngineThread:
+    """The engine with the simulated venues and ``specs(loaded, environ)``; the simulator's credentials
+    go into a copy of the environment only, which the venue clients read."""
+    environ = dict(os.environ)
+    venue_specs = sim_specs(loaded, environ)
 
-    def __init__(self, loaded: LoadedConfig, specs: Callable[[LoadedConfig, dict[str, str]], list[ChildSpec]],
-                 routers: Iterable[Any] = ()) -> None:
-        self.loaded = loaded
-        self.environ = dict(os.environ)
-        self.venue_specs = sim_specs(loaded, self.environ)  # the simulator's credentials, in our copy only
-        self.extra_specs = specs(loaded, self.environ)
-        self.routers = list(routers)
-        self.base_url = ""
-        self.exit_code: int | None = None
-        self.error: BaseException | None = None
-        self._listening = threading.Event()
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._stop: trio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+    def venue_clients(loaded: Any, clock: Any, log: Any, metrics: Any) -> Any:
+        return open_venue_clients(loaded.engine.venues, clock, log, metrics, environ=environ)
 
-    def _venue_clients(self, loaded: Any, clock: Any, log: Any, metrics: Any) -> Any:
-        return open_venue_clients(loaded.engine.venues, clock, log, metrics, environ=self.environ)
-
-    def _on_listening(self, binds: list[str]) -> None:
-        self.base_url = binds[0]
-        self._listening.set()
-
-    def _run(self) -> None:
-        async def main() -> int:
-            self._token = trio.lowlevel.current_trio_token()
-            self._stop = trio.Event()
-            return await run_engine(self.loaded, venue_specs=self.venue_specs, extra_specs=self.extra_specs,
-                                    routers=self.routers, venue_clients=self._venue_clients,
-                                    on_listening=self._on_listening, handle_signals=False, stop_event=self._stop)
-        try:
-            self.exit_code = trio.run(main)
-        except BaseException as error:  # noqa: BLE001 - reported by start/stop in the test's thread
-            self.error = error
-        finally:
-            self._listening.set()
-
-    def start(self) -> str:
-        self._thread.start()
-        if not self._listening.wait(START_TIMEOUT_S) or not self.base_url:
-            raise RuntimeError(f"the engine did not start listening: {self.error!r}")
-        return self.base_url
-
-    def stop(self) -> int | None:
-        if self._token is not None and self._stop is not None and self._thread.is_alive():
-            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
-        self._thread.join(STOP_TIMEOUT_S)
-        if self._thread.is_alive():
-            raise RuntimeError("the engine did not stop")
-        if self.error is not None:
-            raise RuntimeError(f"the engine failed: {self.error!r}") from self.error
-        return self.exit_code
+    return EngineThread(loaded, venue_specs=venue_specs, extra_specs=specs(loaded, environ), routers=list(routers),
+                        venue_clients=venue_clients)
 
 
 # --------------------------------------------------------------------------- waiting

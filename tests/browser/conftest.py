@@ -2,7 +2,7 @@
 ``chromium-driver``), driven with Selenium.
 
 A session fixture makes sure the browser is there, installing it with apt-get when it is
-not. Each test module gets one browser and one engine (``browser_support.EngineThread``).
+not. Each test module gets one browser and one engine (``browser_support.engine_thread``).
 Chromium is started with the flags that keep it off the (closed) network: no background
 networking, component updates, sync or QUIC. Selenium Manager is kept offline: the driver
 and the browser are named explicitly, so it has nothing to find or download.

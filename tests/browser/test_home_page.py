@@ -26,7 +26,7 @@ from actors.optionchain.api import optionchain_router
 from engine.actor import ChildSpec, Restart
 from engine.pages import PAGE_CSP
 from tests.browser.browser_support import (
-    EngineThread, console_problems, engine_config, mark_page, same_page, text_of, texts, wait_for,
+    engine_thread, console_problems, engine_config, mark_page, same_page, text_of, texts, wait_for,
 )
 
 HOSTILE = '<img src=x id=injected onerror="window.__pwned=1"> "quoted" & <b id=bold>bold</b>'
@@ -70,8 +70,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory, engine_redis_url: str, prob
     loaded, _ = engine_config(directory, engine_redis_url, "", simulated=False,
                               supervisor=f"backoff_initial_s = {BACKOFF_S}\nbackoff_max_s = 30.0")
     routers = [instruments_router, optionchain_router, oi_router, make_mm_router(("BTCUSDT",))]
-    thread = EngineThread(loaded, lambda *_: [ChildSpec("probe", lambda: ProbeActor(probe), restart=Restart.PERMANENT)],
-                          routers)
+    probe_spec = ChildSpec("probe", lambda: ProbeActor(probe), restart=Restart.PERMANENT)
+    thread = engine_thread(loaded, lambda *_: [probe_spec], routers)
     base_url = thread.start()
     try:
         yield base_url

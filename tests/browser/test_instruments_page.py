@@ -22,7 +22,7 @@ from actors.instruments.service import instruments_specs
 from engine import keys
 from engine.pages import fmt_time
 from tests.browser.browser_support import (
-    EngineThread, click, console_problems, control_action, engine_config, mark_page, rows_of, same_page, text_of,
+    engine_thread, click, console_problems, control_action, engine_config, mark_page, rows_of, same_page, text_of,
     texts, wait_for,
 )
 
@@ -48,7 +48,7 @@ startup_wait_s = 20.0
 def engine(tmp_path_factory: pytest.TempPathFactory, engine_redis_url: str) -> Iterator[tuple[str, str, str]]:
     directory: Path = tmp_path_factory.mktemp("instruments")
     loaded, control_url = engine_config(directory, engine_redis_url, SECTIONS)
-    thread = EngineThread(loaded, lambda loaded, _: instruments_specs(loaded), [instruments_router])
+    thread = engine_thread(loaded, lambda loaded, _: instruments_specs(loaded), [instruments_router])
     base_url = thread.start()
     try:
         yield base_url, control_url, engine_redis_url

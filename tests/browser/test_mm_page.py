@@ -18,7 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from actors.marketmaker.api import make_mm_router
 from actors.marketmaker.service import mm_specs
 from tests.browser.browser_support import (
-    EngineThread, click, console_problems, control_action, engine_config, mark_page, rows_of, same_page, text_of,
+    engine_thread, click, console_problems, control_action, engine_config, mark_page, rows_of, same_page, text_of,
     wait_for,
 )
 
@@ -32,7 +32,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory, engine_redis_url: str) -> I
     pair = json.loads((ROOT / "configs/pairs/btcusdt.json").read_text())
     (directory / "btcusdt.json").write_text(json.dumps({**pair, "far_interval_s": 10.0}))
     loaded, control_url = engine_config(directory, engine_redis_url, SECTIONS)
-    thread = EngineThread(loaded, lambda loaded, environ: mm_specs(loaded, True, environ),
+    thread = engine_thread(loaded, lambda loaded, environ: mm_specs(loaded, True, environ),
                           [make_mm_router(("BTCUSDT",))])
     base_url = thread.start()
     try:

@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from actors.oi.api import oi_router
 from actors.oi.service import oi_specs
 from tests.browser.browser_support import (
-    EngineThread, console_problems, control_action, engine_config, mark_page, rows_of, same_page, texts, wait_for,
+    engine_thread, console_problems, control_action, engine_config, mark_page, rows_of, same_page, texts, wait_for,
 )
 
 SECTIONS = """
@@ -39,7 +39,7 @@ ALERT_ROWS = "#oi-alerts tr:not([data-live-placeholder])"
 def engine(tmp_path_factory: pytest.TempPathFactory, engine_redis_url: str) -> Iterator[tuple[str, str]]:
     directory: Path = tmp_path_factory.mktemp("oi")
     loaded, control_url = engine_config(directory, engine_redis_url, SECTIONS)
-    thread = EngineThread(loaded, lambda loaded, _: oi_specs(loaded), [oi_router])
+    thread = engine_thread(loaded, lambda loaded, _: oi_specs(loaded), [oi_router])
     base_url = thread.start()
     try:
         yield base_url, control_url

@@ -17,7 +17,7 @@ from actors.optionchain.page import DEFAULT_AROUND, LEG_COLUMNS, fmt_strike
 from actors.optionchain.service import check_optionchain, optionchain_specs
 from engine.pages import fmt_number
 from tests.browser.browser_support import (
-    EngineThread, click, console_problems, control_action, engine_config, mark_page, same_page, text_of, texts,
+    engine_thread, click, console_problems, control_action, engine_config, mark_page, same_page, text_of, texts,
     wait_for,
 )
 
@@ -45,7 +45,7 @@ def chain_specs(loaded: Any, environ: dict[str, str]) -> list[Any]:
 def engine(tmp_path_factory: pytest.TempPathFactory, engine_redis_url: str) -> Iterator[tuple[str, str]]:
     directory: Path = tmp_path_factory.mktemp("optionchain")
     loaded, control_url = engine_config(directory, engine_redis_url, SECTIONS)
-    thread = EngineThread(loaded, chain_specs, [optionchain_router])
+    thread = engine_thread(loaded, chain_specs, [optionchain_router])
     base_url = thread.start()
     try:
         yield base_url, control_url

@@ -50,7 +50,7 @@ from engine.actor import ActorContext, ChildSpec, Restart
 from engine.bus import Overflow
 from engine.config import LoadedConfig, load_config
 from engine.redis_embedded import EmbeddedRedis
-from engine.runtime import run_engine
+from tests.engine_thread import EngineThread
 from tests.chaos.process_support import SimPorts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,8 @@ T = TypeVar("T")
 Token = tuple[str, int]
 
 FEED_SHARD_CAPACITY = 250  # tokens per Dhan feed connection in the rig's plan (Dhan allows 5000)
-FEED = {"max_tokens_per_connection": FEED_SHARD_CAPACITY, "watchdog_silence_s": 2.0, "feed_backoff_initial_s": 0.25, "feed_backoff_max_s": 2.0}
+FEED = {"max_tokens_per_connection": FEED_SHARD_CAPACITY, "watchdog_silence_s": 2.0,
+        "feed_backoff_initial_s": 0.25, "feed_backoff_max_s": 2.0}
 CHAINS = (("NIFTY", 13, "index_major"), ("BANKNIFTY", 25, "index_major"), ("FINNIFTY", 27, "index_minor"))
 MM_PAIR = "BTCUSDT"
 START_TIMEOUT_S = 120.0
@@ -142,26 +143,26 @@ class EngineRig:
     loaded: LoadedConfig
     sim_ports: SimPorts
     probe: ChaosProbe
-    api_url: str = ""
     sim: Any = None  # adapters.sim.venues.SimVenues, set (again) whenever the simulator (re)starts
     chain_actor: Any = None  # the running ChainActor (its shards, book and cache)
-    exit_code: int | None = None
-    _token: trio.lowlevel.TrioToken | None = None
-    _stop: trio.Event | None = None
-    _thread: threading.Thread | None = None
-    _listening: threading.Event = attrs.field(factory=threading.Event)
-    _error: BaseException | None = None
+    engine: EngineThread | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self.engine.api_url if self.engine is not None else ""
 
     # ------------------------------------------------------------------ inside the engine's loop
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function in the engine's trio loop (between its tasks' steps) and return its result.
 
         Scenarios are plain test functions; from async code use ``trio.to_thread.run_sync(rig.call, fn)``."""
-        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+        assert self.engine is not None
+        return self.engine.call(fn, *args)
 
     def call_async(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run an async function in the engine's trio loop and return its result."""
-        return trio.from_thread.run(fn, *args, trio_token=self._token)
+        assert self.engine is not None
+        return self.engine.call_async(fn, *args)
 
     @property
     def store(self) -> Any:
@@ -249,8 +250,9 @@ class EngineRig:
             time.sleep(interval_s)
 
     def check_alive(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            raise AssertionError(f"the engine stopped (exit code {self.exit_code}, error {self._error!r})")
+        if self.engine is None or not self.engine.alive():
+            exit_code, error = (self.engine.exit_code, self.engine.error) if self.engine else (None, None)
+            raise AssertionError(f"the engine stopped (exit code {exit_code}, error {error!r})")
 
     def ready(self) -> bool:
         """Every service up: actors running, chains built on every shard, universe, instruments, quotes."""
@@ -287,52 +289,22 @@ class EngineRig:
         routers = service_routers(loaded)
         return venue_specs, capability_specs, routers
 
-    async def _serve(self, environ: dict[str, str]) -> None:
-        self._token = trio.lowlevel.current_trio_token()
-        self._stop = trio.Event()
+    def start(self) -> None:
+        environ: dict[str, str] = {}
         venue_specs, capability_specs, routers = self._specs(environ)
-
-        def on_listening(binds: list[str]) -> None:
-            self.api_url = binds[0]
-            self._listening.set()
 
         def venue_clients(loaded: LoadedConfig, clock: Any, log: Any, metrics: Any) -> Any:
             return open_venue_clients(loaded.engine.venues, clock, log, metrics, environ=environ)
 
-        self.exit_code = await run_engine(self.loaded, venue_specs=venue_specs, extra_specs=capability_specs,
-                                          routers=routers, venue_clients=venue_clients, on_listening=on_listening,
-                                          handle_signals=False, stop_event=self._stop)
-
-    def _thread_main(self, environ: dict[str, str]) -> None:
-        try:
-            trio.run(self._serve, environ)
-        except BaseException as error:  # noqa: BLE001 - reported by check_alive
-            self._error = error
-        finally:
-            self._listening.set()
-
-    def start(self) -> None:
-        environ: dict[str, str] = {}
-        self._thread = threading.Thread(target=self._thread_main, args=(environ,), name="chaos-engine", daemon=True)
-        self._thread.start()
-        if not self._listening.wait(30.0) or not self.api_url:
-            raise RuntimeError(f"the engine did not start its API: {self._error!r}")
+        self.engine = EngineThread(self.loaded, venue_specs=venue_specs, extra_specs=capability_specs,
+                                   routers=routers, venue_clients=venue_clients, name="chaos-engine")
+        self.engine.start(30.0)
         if not self.probe.started.wait(30.0):
             raise RuntimeError("the engine did not start the probe actor")
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """Stop the engine as a signal would (actors in reverse order, the writer flushed); its exit code."""
-        if self._thread is None:
-            return None
-        if self._thread.is_alive() and self._stop is not None:
-            try:
-                self.call(self._stop.set)
-            except trio.RunFinishedError:
-                pass
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            raise RuntimeError(f"the engine did not stop within {timeout_s:g} s")
-        return self.exit_code
+        return self.engine.stop(timeout_s) if self.engine is not None else None
 
 
 @contextmanager
@@ -353,6 +325,6 @@ def running_engine(work_dir: Path) -> Iterator[EngineRig]:
             yield rig
         finally:
             exit_code = rig.stop()
-        assert exit_code == 0, f"the engine stopped with exit code {exit_code}: {rig._error!r}"
+        assert exit_code == 0, f"the engine stopped with exit code {exit_code}"
     finally:
         server.stop()

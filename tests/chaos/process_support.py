@@ -4,12 +4,9 @@ running in a thread of the test process (``ThreadedEngine``) for synchronous fuz
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -17,7 +14,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-import trio
 
 import run
 from actors.services import service_routers, service_specs
@@ -25,22 +21,11 @@ from adapters.dhan.codec import DecodeStats
 from adapters.sim.actor import sim_specs
 from engine.actor import ChildSpec
 from engine.config import LoadedConfig
-from engine.runtime import run_engine
+from tests.engine_thread import EngineThread
+from tests.support import free_ports, json_events  # noqa: F401 - the scenarios import them from here
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports free right now (all held open until each is known)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @attrs.frozen
@@ -93,19 +78,6 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str, interva
         time.sleep(interval_s)
 
 
-def json_events(log: Path) -> list[dict[str, Any]]:
-    """The structlog JSON lines of a log file (other lines skipped)."""
-    events = []
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and "event" in event:
-            events.append(event)
-    return events
-
-
 def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``; reaps it either way."""
     if proc.poll() is None:
@@ -149,48 +121,41 @@ class _CountingDhan:
 
 @attrs.define(eq=False)
 class ThreadedEngine:
-    """``run_engine`` wired as ``run.py`` wires it (the simulated venues first, every capability,
-    every router) in a thread with its own trio loop, so synchronous tests (hypothesis) can
-    drive it over HTTP while it runs. ``actors``: the instances each child's factory built, by
-    child name (a restarted child has several); ``dhan_stats``: the feed decoder's counters."""
+    """The whole engine wired as ``run.py`` wires it (the simulated venues first, every capability,
+    every router) in an ``EngineThread``, so synchronous tests (hypothesis) can drive it over HTTP
+    while it runs. ``actors``: the instances each child's factory built, by child name (a restarted
+    child has several); ``dhan_stats``: the feed decoder's counters."""
 
     loaded: LoadedConfig
     actors: dict[str, list[Any]] = attrs.field(factory=dict)
     dhan_stats: DecodeStats = attrs.field(factory=DecodeStats)
-    api_url: str = ""
-    exit_code: int | None = None
-    error: BaseException | None = None
-    _listening: threading.Event = attrs.field(factory=threading.Event)
-    _token: Any = None
-    _stop: trio.Event | None = None
-    _thread: threading.Thread | None = None
+    engine: EngineThread | None = None
 
     @property
     def control_url(self) -> str:
         return f"http://127.0.0.1:{self.loaded.engine.sim.control_port}"
 
+    @property
+    def api_url(self) -> str:
+        return self.engine.api_url if self.engine is not None else ""
+
     def start(self, timeout_s: float = 30.0) -> ThreadedEngine:
-        self._thread = threading.Thread(target=trio.run, args=(self._main,), name="engine", daemon=True)
-        self._thread.start()
-        if not self._listening.wait(timeout_s) or self.error is not None:
+        loaded = self.loaded
+        venue_specs = sim_specs(loaded)  # first: it sets the simulator's credentials where unset
+        self.engine = EngineThread(loaded, venue_specs=[self._tapped(s) for s in venue_specs],
+                                   extra_specs=[self._tapped(s) for s in service_specs(loaded)],
+                                   routers=service_routers(loaded), venue_clients=self._venue_clients)
+        try:
+            self.engine.start(timeout_s)
+        except RuntimeError:
             self.stop()
-            raise AssertionError(f"the engine did not serve its API within {timeout_s:g} s: {self.error!r}")
+            raise
         return self
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """The orderly stop a signal asks for; the engine's exit code once it is over."""
-        assert self._thread is not None
-        if self._token is not None and self._stop is not None and self._thread.is_alive():
-            try:
-                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
-            except trio.RunFinishedError:
-                pass
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            raise AssertionError(f"the engine did not stop within {timeout_s:g} s")
-        if self.error is not None:
-            raise AssertionError(f"the engine failed: {self.error!r}") from self.error
-        return self.exit_code
+        assert self.engine is not None
+        return self.engine.stop(timeout_s)
 
     def _tapped(self, spec: ChildSpec) -> ChildSpec:
         built = self.actors.setdefault(spec.name, [])
@@ -209,23 +174,3 @@ class ThreadedEngine:
             if "dhan" in clients:
                 clients["dhan"] = _CountingDhan(clients["dhan"], self.dhan_stats)
             yield clients
-
-    def _on_listening(self, binds: list[str]) -> None:
-        self.api_url = binds[0]
-        self._listening.set()
-
-    async def _main(self) -> None:
-        loaded = self.loaded
-        self._token, self._stop = trio.lowlevel.current_trio_token(), trio.Event()
-        try:
-            venue_specs = sim_specs(loaded)  # first: it sets the simulator's credentials where unset
-            specs = service_specs(loaded)
-            self.exit_code = await run_engine(
-                loaded, venue_specs=[self._tapped(s) for s in venue_specs],
-                extra_specs=[self._tapped(s) for s in specs], routers=service_routers(loaded),
-                venue_clients=self._venue_clients, on_listening=self._on_listening, handle_signals=False,
-                stop_event=self._stop)
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
-            self.error = error
-        finally:
-            self._listening.set()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import free_ports, json_events
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -33,16 +27,6 @@ def _pid_alive(pid: int) -> bool:
             return fh.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def _events(log: Path) -> list[dict]:
-    events = []
-    for line in log.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return events
 
 
 def test_broken_config_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -64,7 +48,7 @@ def test_check_prints_the_plan() -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_exits_0_and_stops_embedded_redis(tmp_path: Path, signum: int) -> None:
-    port = _free_port()
+    port = free_ports(1)[0]
     config = tmp_path / "engine.toml"
     config.write_text(f'[redis]\nurl = "embedded"\n[api]\nport = {port}\n[log]\nformat = "json"\n')
     log = tmp_path / "engine.log"
@@ -84,7 +68,7 @@ def test_signal_exits_0_and_stops_embedded_redis(tmp_path: Path, signum: int) ->
                 pass
             time.sleep(0.1)
         assert status == 200, log.read_text()
-        started = next(e for e in _events(log) if e["event"] == "embedded_redis_started")
+        started = next(e for e in json_events(log) if e["event"] == "embedded_redis_started")
         redis_pid = started["pid"]
         socket_dir = Path(started["url"].removeprefix("unix://")).parent
         assert _pid_alive(redis_pid) and socket_dir.exists()
@@ -95,7 +79,7 @@ def test_signal_exits_0_and_stops_embedded_redis(tmp_path: Path, signum: int) ->
         assert time.monotonic() - sent_at < 5
         assert not _pid_alive(redis_pid)
         assert not socket_dir.exists()
-        names = [e["event"] for e in _events(log)]
+        names = [e["event"] for e in json_events(log)]
         assert names.index("engine_stop_requested") < names.index("engine_stopped") < names.index("embedded_redis_stopped")
     finally:
         if proc.poll() is None:
@@ -104,7 +88,7 @@ def test_signal_exits_0_and_stops_embedded_redis(tmp_path: Path, signum: int) ->
 
 
 def test_simulator_runs_stand_alone_on_the_config_ports(tmp_path: Path) -> None:
-    ports = [_free_port() for _ in range(4)]
+    ports = free_ports(4)
     config = tmp_path / "sim.toml"
     config.write_text(
         f"[sim]\ncontrol_port = {ports[0]}\nderibit_port = {ports[1]}\ndhan_port = {ports[2]}\nbinance_port = {ports[3]}\n"

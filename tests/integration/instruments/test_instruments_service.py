@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,11 @@ from adapters.sim.actor import sim_specs
 from engine import keys
 from engine.config import load_config
 from engine.runtime import run_engine
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+from tests.support import free_ports
 
 
 def _config(tmp_path: Path, redis_url: str) -> Any:
-    control, deribit, dhan, binance = _free_ports(4)
+    control, deribit, dhan, binance = free_ports(4)
     path = tmp_path / "engine.toml"
     path.write_text(f"""
 [redis]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from structlog.testing import capture_logs
 from actors.marketmaker.actor import MarketMakerActor
 from actors.marketmaker.params import example_pair_json
 from adapters.binance.orders import signed_query
+from tests.support import free_ports, json_events
 from tests.integration.marketmaker.mm_support import (
     KEY, SECRET, SYMBOL, binance_mm_rig, binance_pair, far_from, mark,
 )
@@ -213,28 +213,12 @@ async def test_stopping_while_quoting_leaves_zero_open_orders(redis_url: str) ->
 # --------------------------------------------------------------------------- a real process
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _signed_open_orders(rest_url: str) -> list[dict]:
     """GET /fapi/v1/openOrders for the simulator's account, signed as the venue requires."""
     query = signed_query([("symbol", SYMBOL)], SECRET, int(time.time() * 1000), 5000).query
     answer = httpx.get(f"{rest_url}/fapi/v1/openOrders?{query}", headers={"X-MBX-APIKEY": KEY}, timeout=2)
     assert answer.status_code == 200, answer.text
     return answer.json()
-
-
-def _events(log: Path) -> list[dict]:
-    events = []
-    for line in log.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return events
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -248,10 +232,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def test_sigterm_to_run_py_while_quoting_leaves_zero_open_orders(tmp_path: Path) -> None:
-    control, binance, api = _free_port(), _free_port(), _free_port()
+    control, binance, api, deribit, dhan = free_ports(5)
     sim_config = tmp_path / "sim.toml"
-    sim_config.write_text(f"[sim]\ncontrol_port = {control}\nderibit_port = {_free_port()}\n"
-                          f"dhan_port = {_free_port()}\nbinance_port = {binance}\n[log]\nformat = \"json\"\n")
+    sim_config.write_text(f"[sim]\ncontrol_port = {control}\nderibit_port = {deribit}\n"
+                          f"dhan_port = {dhan}\nbinance_port = {binance}\n[log]\nformat = \"json\"\n")
     pair = {**example_pair_json(), "venue": "binance", "near_interval_s": 0.3, "far_interval_s": 2.0,
             "max_position": 0.2}
     (tmp_path / "btcusdt.json").write_text(json.dumps(pair))
@@ -291,7 +275,7 @@ def test_sigterm_to_run_py_while_quoting_leaves_zero_open_orders(tmp_path: Path)
         engine.send_signal(signal.SIGTERM)
         assert engine.wait(timeout=15) == 0, engine_log.read_text()
         left = _signed_open_orders(rest_url)
-        stopped = [e for e in _events(engine_log) if e["event"] == "mm_stopped"]
+        stopped = [e for e in json_events(engine_log) if e["event"] == "mm_stopped"]
     finally:
         if engine is not None:
             _stop(engine)
