@@ -79,6 +79,16 @@ def retry_or_raise(error: BaseException) -> BaseException:
     raise error
 
 
+async def pause_before_retry(clock: Any, log: Any, policy: "RetryPolicy", unit_random: float, venue: str,
+                             attempt: int, error: BaseException | None, **where: Any) -> None:
+    """The wait between attempt ``attempt`` (0-based) of a venue call and the next, logged as
+    ``venue_retry`` with ``where`` (the method or path) and the error that caused it."""
+    delay_s = policy.delay_s(attempt, unit_random)
+    log.warning("venue_retry", venue=venue, **where, attempt=attempt + 1, error=describe_error(error),
+                delay_s=round(delay_s, 3))
+    await clock.sleep(delay_s)
+
+
 def excerpt(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
     """The start of a body, for error messages and logs (bodies never hold secrets here)."""
     text = text.strip().replace("\n", " ")

@@ -21,7 +21,7 @@ import trio
 
 from adapters.http import (
     PERMANENT_HTTP_ERRORS, TRANSIENT_HTTP_ERRORS, RetryPolicy, VenueHttpError, VenueMeter, VenueProtocolError,
-    VenueUnavailable, describe_error, excerpt, finite_number, make_jitter, parse_json,
+    VenueUnavailable, describe_error, excerpt, finite_number, make_jitter, parse_json, pause_before_retry,
 )
 from adapters.binance.bodies import (
     ExchangeInfo, OpenInterest, OpenInterestHistRow, Ticker24h, exchange_info_from, open_interest_from,
@@ -281,10 +281,8 @@ class BinancePublic:
                         raise
                     last_error = error
             if attempt + 1 < attempts:
-                delay_s = self.retry.delay_s(attempt, self._jitter.random())
-                self.log.warning("venue_retry", venue=VENUE, path=path, attempt=attempt + 1,
-                                 error=describe_error(last_error), delay_s=round(delay_s, 3))
-                await self.clock.sleep(delay_s)
+                await pause_before_retry(self.clock, self.log, self.retry, self._jitter.random(), VENUE, attempt,
+                                         last_error, path=path)
         raise VenueUnavailable(VENUE, what, attempts, describe_error(last_error)) from last_error
 
     async def _send(self, what: str, url: str, params: Mapping[str, str], weight: int) -> httpx.Response:

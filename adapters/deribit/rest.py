@@ -17,7 +17,7 @@ import httpx
 
 from adapters.http import (
     RETRY_CANDIDATES, RetryPolicy, VenueHttpError, VenueMeter, VenueProtocolError, retry_or_raise,
-    VenueUnavailable, describe_error, excerpt, finite_number, make_jitter, parse_json,
+    VenueUnavailable, describe_error, excerpt, finite_number, make_jitter, parse_json, pause_before_retry,
 )
 from engine.clock import Clock
 from engine.metrics import EngineMetrics
@@ -171,10 +171,8 @@ class DeribitRest:
                     self._throttled(what, attempt)
                     continue  # the paused limiter is the wait
             if attempt + 1 < attempts:
-                delay_s = self.retry.delay_s(attempt, self._jitter.random())
-                self.log.warning("venue_retry", venue=VENUE, method=what, attempt=attempt + 1,
-                                 error=describe_error(last_error), delay_s=round(delay_s, 3))
-                await self.clock.sleep(delay_s)
+                await pause_before_retry(self.clock, self.log, self.retry, self._jitter.random(), VENUE, attempt,
+                                         last_error, method=what)
         raise VenueUnavailable(VENUE, what, attempts, describe_error(last_error)) from last_error
 
     def _throttled(self, what: str, attempt: int) -> None:

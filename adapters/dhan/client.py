@@ -23,6 +23,7 @@ from adapters.http import (
     VenueUnavailable,
     describe_error,
     make_jitter,
+    pause_before_retry,
     retry_or_raise,
 )
 from engine.clock import Clock
@@ -79,8 +80,6 @@ class DhanClient:
                               missing=result.missing(wanted), duration_s=round(self.clock.monotonic() - started_s, 3))
                 return result
             if attempt + 1 < attempts:
-                delay_s = self.master_retry.delay_s(attempt, self._jitter.random())
-                self.log.warning("venue_retry", venue=VENUE, method=WHAT, attempt=attempt + 1,
-                                 error=describe_error(last_error), delay_s=round(delay_s, 3))
-                await self.clock.sleep(delay_s)
+                await pause_before_retry(self.clock, self.log, self.master_retry, self._jitter.random(), VENUE,
+                                         attempt, last_error, method=WHAT)
         raise VenueUnavailable(VENUE, WHAT, attempts, describe_error(last_error)) from last_error

@@ -36,6 +36,7 @@ from adapters.http import (
     retry_or_raise,
     describe_error,
     make_jitter,
+    pause_before_retry,
 )
 from engine.clock import Clock
 from engine.metrics import EngineMetrics
@@ -153,16 +154,15 @@ class DhanRest:
     async def _back_off(self, lane: SerialLane, path: str, attempt: int, error: BaseException | None) -> None:
         """Wait before the next attempt; after an 805 the lane's bucket is paused too, so
         every caller of the budget slows down, not only this one."""
-        delay_s = self.retry.delay_s(attempt, self._jitter.random())
+        unit_random = self._jitter.random()
         if isinstance(error, DhanRateLimited):
-            lane.bucket.pause_for(delay_s + lane.spacing_s)
+            pause_s = self.retry.delay_s(attempt, unit_random) + lane.spacing_s
+            lane.bucket.pause_for(pause_s)
             self._meter.throttled()
             self.log.warning("venue_throttled", venue=VENUE, method=path, attempt=attempt + 1,
-                             pause_s=round(delay_s + lane.spacing_s, 3))
+                             pause_s=round(pause_s, 3))
             return  # the paused bucket is the wait
-        self.log.warning("venue_retry", venue=VENUE, method=path, attempt=attempt + 1,
-                         error=describe_error(error), delay_s=round(delay_s, 3))
-        await self.clock.sleep(delay_s)
+        await pause_before_retry(self.clock, self.log, self.retry, unit_random, VENUE, attempt, error, method=path)
 
 
 def _spacing(bucket: TokenBucket, spacing_s: float | None) -> float:
